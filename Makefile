@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo` (set up + run the default job) and
+# `make test` (set up + run the test suite). Both create .venv and install torch==2.13.0
+# before anything that depends on torch, so pip never fetches a multi-GB CUDA build.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.genrec-installed
+# data root: the shared copy when it sits beside the checkout, else ./data
+export GENREC_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data))
+
+.PHONY: setup demo test lint bench-sasrec clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) train.py
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check genrec tests bench train.py evaluate.py
+
+bench-sasrec: $(STAMP)
+	$(PY) bench/sasrec.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

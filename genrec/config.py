@@ -1,0 +1,186 @@
+"""Layered configs: schema defaults < group files < experiment file < command line.
+
+``configs/defaults.yaml`` chooses one file per group (``data``, ``generator``,
+``trainer``) and sets the top-level keys. ``experiment=<name>`` loads
+``configs/experiment/<name>.yaml``, whose ``defaults:`` block re-chooses group
+files and whose other keys override values. On the command line, ``group=file``
+chooses a file and ``a.b=value`` sets a value. Every layer is merged into typed
+dataclasses (OmegaConf structured configs), so an unknown key or a wrong type is
+rejected with the valid keys listed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from genrec.errors import ConfigError
+from genrec.registry import GROUPS, lookup
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+SELECTABLE = ("data", "generator", "trainer")
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int = 200
+    max_steps: int = -1
+    batch_size: int = 256
+    eval_batch_size: int = 1024
+    precision: str = "32-true"  # or bf16-mixed, 16-mixed
+    accelerator: str = "auto"
+    devices: str = "auto"
+    patience: int = 10  # early stopping: validation checks without improvement
+    check_val_every_n_epoch: int = 1
+    val_check_interval: Optional[float] = None  # or a number of training steps (TIGER-style)
+    gradient_clip_val: Optional[float] = None
+    num_workers: int = 0
+    log_every_n_steps: int = 50
+    resume: bool = False  # continue from checkpoints/<run>/last.ckpt
+    enable_progress_bar: bool = True
+    deterministic: bool = False
+
+
+@dataclass
+class EvaluationConfig:
+    ks: list[int] = field(default_factory=lambda: [1, 5, 10, 20])
+    monitor: str = "ndcg@10"  # validation metric for model selection and early stopping
+    exclude_seen: bool = True  # score-based models: never rank items the user already has
+
+
+@dataclass
+class RootConfig:
+    run: Optional[str] = None  # run name; default <experiment> or <model>-<dataset>
+    seed: int = 42
+    stage: str = "generator"
+    experiment: Optional[str] = None
+    results_dir: str = "results"
+    checkpoints_dir: str = "checkpoints"
+    data: Any = None
+    generator: Any = None
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        choices = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise ConfigError(f"no config file {path}; choices in {path.parent}: {choices}")
+    with open(path, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _valid_keys(node: Any) -> list[str]:
+    return sorted(node.keys()) if isinstance(node, DictConfig) else []
+
+
+def _merge(base: DictConfig, update: dict | DictConfig, source: str) -> DictConfig:
+    """Merge ``update`` into typed ``base``; errors name the key, the source and the valid keys."""
+    try:
+        return OmegaConf.merge(base, update)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "?"
+        parent = base
+        for part in str(key).split(".")[:-1]:
+            parent = parent.get(part) if isinstance(parent, DictConfig) and part in parent else None
+        valid = _valid_keys(parent if parent is not None else base)
+        reason = str(err).splitlines()[0]
+        raise ConfigError(f"{source}: bad key or value {key!r}: {reason}\n  valid keys here: {valid}") from None
+
+
+def _group_node(group: str, choice: str) -> DictConfig:
+    path = CONFIG_DIR / group / f"{choice}.yaml"
+    values = _read_yaml(path)
+    if group == "trainer":
+        schema = OmegaConf.structured(TrainerConfig)
+    else:
+        key, _ = GROUPS[group]
+        if key not in values:
+            raise ConfigError(f"{path}: missing key {key!r} naming the {group} implementation")
+        schema = OmegaConf.structured(lookup(group, values[key]).config_class())
+    return _merge(schema, values, str(path))
+
+
+def parse_overrides(args: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Split ``key=value`` arguments into group choices and dotted value overrides."""
+    choices, values = {}, []
+    for arg in args:
+        if "=" not in arg:
+            raise ConfigError(f"command-line argument {arg!r} is not key=value (e.g. data=beauty trainer.max_epochs=5)")
+        key, value = arg.split("=", 1)
+        if key in SELECTABLE or key == "experiment":
+            choices[key] = value
+        else:
+            values.append(arg)
+    return choices, values
+
+
+def compose(args: list[str] | None = None) -> DictConfig:
+    """Build the resolved, validated config from ``configs/`` and command-line ``args``."""
+    choices, value_args = parse_overrides(args or [])
+    defaults = _read_yaml(CONFIG_DIR / "defaults.yaml")
+    selection = dict(defaults.pop("defaults", {}))
+    experiment_name = choices.pop("experiment", None) or defaults.get("experiment")
+    experiment: dict = {}
+    if experiment_name:
+        experiment = _read_yaml(CONFIG_DIR / "experiment" / f"{experiment_name}.yaml")
+        selection.update(experiment.pop("defaults", {}))
+        experiment["experiment"] = experiment_name
+    selection.update(choices)
+
+    cfg = OmegaConf.structured(RootConfig)
+    OmegaConf.set_struct(cfg, False)
+    for group in SELECTABLE:
+        if group not in selection:
+            raise ConfigError(f"configs/defaults.yaml: no file chosen for group {group!r}")
+        cfg[group] = _group_node(group, str(selection[group]))
+    OmegaConf.set_struct(cfg, True)
+    cfg = _merge(cfg, defaults, str(CONFIG_DIR / "defaults.yaml"))
+    if experiment:
+        cfg = _merge(cfg, experiment, str(CONFIG_DIR / "experiment" / f"{experiment_name}.yaml"))
+    try:
+        dotlist = OmegaConf.from_dotlist(value_args)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"command line: cannot parse {value_args}: {err}") from None
+    cfg = _merge(cfg, dotlist, "command line")
+    for group in ("data", "generator"):
+        key, _ = GROUPS[group]
+        chosen = _read_yaml(CONFIG_DIR / group / f"{selection[group]}.yaml")[key]
+        if cfg[group][key] != chosen:
+            raise ConfigError(f"{group}.{key} cannot be overridden; choose another file with {group}=<name>")
+    if cfg.run is None:
+        cfg.run = experiment_name or f"{cfg.generator.model}-{cfg.data.dataset}"
+    return cfg
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def to_dict(cfg: DictConfig) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def load_saved(path: Path, overrides: list[str] | None = None) -> DictConfig:
+    """A run's saved ``config.yaml``, re-typed against the schema, with validated overrides."""
+    saved = OmegaConf.load(path)
+    cfg = OmegaConf.structured(RootConfig)
+    OmegaConf.set_struct(cfg, False)
+    for group in ("data", "generator"):
+        key, _ = GROUPS[group]
+        cfg[group] = OmegaConf.structured(lookup(group, saved[group][key]).config_class())
+    OmegaConf.set_struct(cfg, True)
+    cfg = _merge(cfg, saved, str(path))
+    try:
+        dotlist = OmegaConf.from_dotlist(overrides or [])
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"command line: cannot parse {overrides}: {err}") from None
+    return _merge(cfg, dotlist, "command line")

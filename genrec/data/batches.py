@@ -1,0 +1,122 @@
+"""Torch datasets over a leave-one-out split, and the collate that pads them.
+
+Batches hold *internal* item ids padded with ``PAD = -1``; a model that embeds
+items shifts by one itself (``ids + 1``, so that 0 is its padding row).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from genrec.data.splits import EvalExamples, LeaveOneOut
+
+PAD = -1
+
+
+def pad_sequences(seqs: list[np.ndarray], length: int | None = None, side: str = "left") -> torch.Tensor:
+    """Stack variable-length id arrays into ``[B, length]`` padded with ``PAD``.
+
+    ``length`` defaults to the longest sequence of the batch; longer sequences keep
+    their most recent items. ``side`` says where the padding goes.
+    """
+    length = length or max((len(s) for s in seqs), default=1) or 1
+    out = torch.full((len(seqs), length), PAD, dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        seq = torch.as_tensor(np.asarray(seq[-length:], dtype=np.int64))
+        if len(seq) == 0:
+            continue
+        if side == "left":
+            out[row, length - len(seq):] = seq
+        else:
+            out[row, : len(seq)] = seq
+    return out
+
+
+def collate(batch: list[dict[str, Any]], pad_side: str = "left") -> dict[str, torch.Tensor]:
+    """Pad array fields to the batch's longest, stack scalar fields."""
+    result = {}
+    for key in batch[0]:
+        values = [example[key] for example in batch]
+        if isinstance(values[0], np.ndarray) and values[0].ndim == 1:
+            result[key] = pad_sequences(values, side=pad_side)
+        else:
+            result[key] = torch.as_tensor(np.asarray(values))
+    return result
+
+
+class PrefixDataset(Dataset):
+    """Every training prefix: ``{"user", "history", "target"}``."""
+
+    def __init__(self, split: LeaveOneOut):
+        self.split = split
+        self.users, self.positions = split.prefix_examples()
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        user, t = int(self.users[index]), int(self.positions[index])
+        return {
+            "user": user,
+            "history": self.split.history(user, t),
+            "target": int(self.split.train_sequences[user][t]),
+        }
+
+
+class EvalDataset(Dataset):
+    """One example per user: ``{"user", "history", "target", "seen"}``."""
+
+    def __init__(self, examples: EvalExamples):
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        ex = self.examples
+        return {
+            "user": int(ex.users[index]),
+            "history": ex.histories[index],
+            "target": int(ex.targets[index]),
+            "seen": ex.seen[index],
+        }
+
+
+class SequenceWindowDataset(Dataset):
+    """SASRec's training form: the last ``max_len + 1`` items of a user's training part as
+    inputs ``seq[:-1]`` and next-item targets ``seq[1:]``, plus one sampled negative per
+    position drawn uniformly from items the user never interacted with in training (as in
+    the SASRec reference code)."""
+
+    def __init__(self, split: LeaveOneOut, n_items: int, max_len: int, seed: int = 0):
+        self.sequences = [s for s in split.train_sequences if len(s) >= 2]
+        self.n_items = n_items
+        self.max_len = max_len
+        self.seed = seed
+        self._rng: np.random.Generator | None = None
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def _negatives(self, seq: np.ndarray, count: int) -> np.ndarray:
+        if self._rng is None:
+            worker = torch.utils.data.get_worker_info()
+            self._rng = np.random.default_rng([self.seed, worker.id if worker else 0, torch.initial_seed() % 2**31])
+        negatives = self._rng.integers(0, self.n_items, size=count)
+        if len(np.unique(seq)) >= self.n_items:
+            return negatives  # nothing unseen exists: degenerate toy catalogue
+        clash = np.isin(negatives, seq)
+        while clash.any():
+            negatives[clash] = self._rng.integers(0, self.n_items, size=int(clash.sum()))
+            clash = np.isin(negatives, seq)
+        return negatives
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        seq = self.sequences[index]
+        window = seq[-(self.max_len + 1):]
+        inputs, targets = window[:-1], window[1:]
+        return {"history": inputs, "target_seq": targets, "negative_seq": self._negatives(seq, len(targets))}

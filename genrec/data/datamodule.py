@@ -1,0 +1,68 @@
+"""The Lightning DataModule: a loaded dataset, its leave-one-out split and the loaders."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader, Dataset
+
+from genrec.data.batches import EvalDataset, PrefixDataset, SequenceWindowDataset, collate
+from genrec.data.dataset import RecDataset
+from genrec.data.splits import leave_one_out
+
+TRAIN_FORMS = ("prefixes", "windows")
+
+
+class SequentialDataModule(pl.LightningDataModule):
+    """Serves training examples in the form a model asks for (``prefixes`` or SASRec
+    ``windows``) and one validation / test example per user."""
+
+    def __init__(
+        self,
+        dataset: RecDataset,
+        max_history: int = 20,
+        train_form: str = "prefixes",
+        batch_size: int = 256,
+        eval_batch_size: int = 512,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__()
+        if train_form not in TRAIN_FORMS:
+            raise ValueError(f"train_form must be one of {TRAIN_FORMS}, got {train_form!r}")
+        self.dataset = dataset
+        self.split = leave_one_out(dataset.interactions, max_history)
+        self.train_form = train_form
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+
+    @property
+    def n_items(self) -> int:
+        return self.dataset.n_items
+
+    def train_dataset(self) -> Dataset:
+        if self.train_form == "windows":
+            return SequenceWindowDataset(self.split, self.n_items, self.split.max_history, self.seed)
+        return PrefixDataset(self.split)
+
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=partial(collate, pad_side="left"),
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_dataset(), self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(EvalDataset(self.split.valid), self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(EvalDataset(self.split.test), self.eval_batch_size, shuffle=False)

@@ -1,0 +1,31 @@
+"""Evaluate a trained model on a split: full ranking, one target per user."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from tqdm import tqdm
+
+from genrec.evaluation.metrics import metrics_from_ranks
+
+
+@torch.no_grad()
+def evaluate_model(model, loader, ks, desc: str = "evaluate", progress: bool = True) -> tuple[dict, dict]:
+    """Metrics ``{"recall@K", "ndcg@K"}`` and timing ``{"users", "seconds", "users_per_s"}``."""
+    was_training = model.training
+    model.eval()
+    ranks = []
+    start = time.perf_counter()
+    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        batch = {k: v.to(model.device) for k, v in batch.items()}
+        ranks.append(model.target_ranks(batch).cpu())
+    seconds = time.perf_counter() - start
+    model.train(was_training)
+    ranks = torch.cat(ranks) if ranks else torch.zeros(0)
+    users = len(ranks)
+    return metrics_from_ranks(ranks, ks), {
+        "users": users,
+        "seconds": round(seconds, 3),
+        "users_per_s": round(users / seconds, 1) if seconds > 0 else None,
+    }

@@ -1,0 +1,45 @@
+"""``results/<run>/metrics.json`` and the table printed after a run.
+
+The file's shape is fixed, since every benchmark reads it::
+
+    {"valid": {...}, "test": {"recall@10": ..., "ndcg@10": ..., ...},
+     "config": {...}, "seed": 42, "commit": "...", "versions": {...},
+     "hardware": {...}, "wall_time_s": ..., plus run details (dataset, train, eval)}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genrec.artefacts import write_json_atomic
+from genrec.run_info import git_commit, hardware, versions
+
+
+def build_report(valid: dict, test: dict, config: dict, seed: int, wall_time_s: float, **details) -> dict:
+    return {
+        "valid": valid,
+        "test": test,
+        "config": config,
+        "seed": seed,
+        "commit": git_commit(),
+        "versions": versions(),
+        "hardware": hardware(),
+        "wall_time_s": round(wall_time_s, 2),
+        **details,
+    }
+
+
+def write_report(results_dir: Path, run: str, report: dict) -> Path:
+    path = Path(results_dir) / run / "metrics.json"
+    write_json_atomic(path, report)
+    return path
+
+
+def format_table(rows: dict[str, dict], ks=(1, 5, 10, 20)) -> str:
+    """A plain-text table: one row per split, Recall@K and NDCG@K columns."""
+    columns = [f"recall@{k}" for k in ks] + [f"ndcg@{k}" for k in ks]
+    header = f"{'split':<8}" + "".join(f"{c:>11}" for c in columns)
+    lines = [header, "-" * len(header)]
+    for name, metrics in rows.items():
+        lines.append(f"{name:<8}" + "".join(f"{metrics.get(c, float('nan')):>11.4f}" for c in columns))
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+"""The table of names a config can use. Adding a scheme = one module, one YAML, one line here.
+
+Entries are imported lazily, so choosing SASRec never imports transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from genrec.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Entry:
+    module: str
+    config: str  # the dataclass holding this implementation's config keys
+    build: str  # the function or class the config is given to
+
+    def config_class(self):
+        return getattr(importlib.import_module(self.module), self.config)
+
+    def builder(self):
+        return getattr(importlib.import_module(self.module), self.build)
+
+
+DATA_LOADERS = {
+    "amazon_p5": Entry("genrec.data.amazon_p5", "AmazonP5Config", "load_amazon_p5"),
+    "amazon_raw": Entry("genrec.data.amazon_raw", "AmazonRawConfig", "load_amazon_raw"),
+    "movielens": Entry("genrec.data.movielens", "MovieLensConfig", "load_movielens"),
+    "lcrec": Entry("genrec.data.lcrec", "LCRecConfig", "load_lcrec"),
+}
+
+GENERATORS = {
+    "sasrec": Entry("genrec.generators.sasrec", "SASRecConfig", "SASRec"),
+}
+
+# config group -> (the key inside a group file naming its implementation, the table)
+GROUPS = {
+    "data": ("loader", DATA_LOADERS),
+    "generator": ("model", GENERATORS),
+}
+
+
+def lookup(group: str, name: str) -> Entry:
+    key, table = GROUPS[group]
+    if name not in table:
+        raise ConfigError(f"{group}.{key}={name!r} is not registered; known: {sorted(table)} (genrec/registry.py)")
+    return table[name]

@@ -1,0 +1,45 @@
+"""A Lightning ``Trainer`` built from the ``trainer`` and ``evaluation`` config groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+
+def build_trainer(cfg, run_dir: Path) -> tuple[pl.Trainer, ModelCheckpoint]:
+    """Trainer with early stopping and best/last checkpoints on the validation metric."""
+    t = cfg.trainer
+    interval = t.val_check_interval
+    if interval is not None and interval > 1:
+        interval = int(interval)  # Lightning: an int counts training steps, a float is a fraction
+    monitor = f"valid/{cfg.evaluation.monitor}"
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir, filename="best", monitor=monitor, mode="max",
+        save_top_k=1, save_last=True, enable_version_counter=False,
+    )
+    callbacks = [checkpoint, EarlyStopping(monitor=monitor, mode="max", patience=t.patience)]
+    loggers = [
+        CSVLogger(run_dir, name="logs", version=""),
+        TensorBoardLogger(run_dir, name="logs", version="", default_hp_metric=False),
+    ]
+    trainer = pl.Trainer(
+        accelerator=t.accelerator,
+        devices=t.devices,
+        precision=t.precision,
+        max_epochs=t.max_epochs,
+        max_steps=t.max_steps,
+        check_val_every_n_epoch=t.check_val_every_n_epoch if t.val_check_interval is None else None,
+        val_check_interval=interval,
+        gradient_clip_val=t.gradient_clip_val,
+        log_every_n_steps=t.log_every_n_steps,
+        enable_progress_bar=t.enable_progress_bar,
+        deterministic=t.deterministic,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+        logger=loggers,
+        default_root_dir=run_dir,
+    )
+    return trainer, checkpoint

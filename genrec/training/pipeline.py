@@ -1,0 +1,138 @@
+"""One run of the generator stage: data -> model -> fit -> evaluate -> report.
+
+Artefacts of run ``<run>``: ``checkpoints/<run>/`` holds ``config.yaml``,
+``best.ckpt``, ``last.ckpt``, CSV / TensorBoard logs and whatever the model exports
+(SASRec: item embeddings); ``results/<run>/metrics.json`` holds the report.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig
+
+from genrec.artefacts import read_json, write_text_atomic
+from genrec.config import load_saved, to_dict, to_yaml
+from genrec.data import load_dataset
+from genrec.data.datamodule import SequentialDataModule
+from genrec.errors import ArtefactError
+from genrec.evaluation.evaluator import evaluate_model
+from genrec.evaluation.report import build_report, format_table, write_report
+from genrec.registry import lookup
+from genrec.training.engine import build_trainer
+
+
+def build_datamodule(cfg: DictConfig, dataset=None) -> SequentialDataModule:
+    dataset = dataset or load_dataset(cfg.data)
+    return SequentialDataModule(
+        dataset,
+        max_history=cfg.data.max_history,
+        train_form=cfg.generator.train_form,
+        batch_size=cfg.trainer.batch_size,
+        eval_batch_size=cfg.trainer.eval_batch_size,
+        num_workers=cfg.trainer.num_workers,
+        seed=cfg.seed,
+    )
+
+
+def build_generator(cfg: DictConfig, datamodule: SequentialDataModule) -> pl.LightningModule:
+    return lookup("generator", cfg.generator.model).builder().from_config(cfg, datamodule)
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.checkpoints_dir) / cfg.run
+
+
+def load_weights(model: pl.LightningModule, checkpoint: Path) -> None:
+    """Load a Lightning checkpoint's weights safely (``weights_only=True``)."""
+    if not Path(checkpoint).is_file():
+        raise ArtefactError(f"no checkpoint at {checkpoint}; train the run first (python train.py ...)")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["state_dict"])
+
+
+def evaluate_run(cfg: DictConfig, model, datamodule, progress: bool = True) -> dict:
+    """Valid and test metrics of ``model`` plus timing, in the metrics.json shape's parts."""
+    ks = tuple(cfg.evaluation.ks)
+    valid, _ = evaluate_model(model, datamodule.val_dataloader(), ks, "valid", progress)
+    test, timing = evaluate_model(model, datamodule.test_dataloader(), ks, "test", progress)
+    return {"valid": valid, "test": test, "eval": timing}
+
+
+def publish(cfg: DictConfig, report: dict) -> dict:
+    """Write ``results/<run>/metrics.json`` and print the metrics table."""
+    path = write_report(cfg.results_dir, cfg.run, report)
+    print(format_table({"valid": report["valid"], "test": report["test"]}, tuple(cfg.evaluation.ks)))
+    print(f"wrote {path}")
+    return report
+
+
+def train_run(cfg: DictConfig) -> dict:
+    """Fit the configured generator, pick the best validation checkpoint, report on test."""
+    start = time.perf_counter()
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = build_datamodule(cfg)
+    dataset = datamodule.dataset
+    model = build_generator(cfg, datamodule)
+    directory = run_dir(cfg)
+    resume_from = directory / "last.ckpt" if cfg.trainer.resume and (directory / "last.ckpt").is_file() else None
+    if resume_from is None:
+        for stale in ("best.ckpt", "last.ckpt"):
+            (directory / stale).unlink(missing_ok=True)
+    write_text_atomic(directory / "config.yaml", to_yaml(cfg))
+
+    trainer, checkpoint = build_trainer(cfg, directory)
+    fit_start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    fit_seconds = time.perf_counter() - fit_start
+
+    best = Path(checkpoint.best_model_path or directory / "last.ckpt")
+    load_weights(model, best)
+    results = evaluate_run(cfg, model, datamodule, progress=cfg.trainer.enable_progress_bar)
+    dataset_info = {"name": dataset.name, "fingerprint": dataset.fingerprint(), **dataset.statistics()}
+    if hasattr(model, "export_artefacts"):
+        model.export_artefacts(directory, {"dataset": dataset.name, "dataset_fingerprint": dataset_info["fingerprint"],
+                                           "run": cfg.run, "checkpoint": str(best)})
+    train_examples = len(datamodule.train_dataset())
+    report = build_report(
+        results["valid"], results["test"], to_dict(cfg), cfg.seed, time.perf_counter() - start,
+        dataset=dataset_info,
+        train={
+            "epochs": trainer.current_epoch,
+            "steps": trainer.global_step,
+            "wall_time_s": round(fit_seconds, 2),
+            "examples_per_epoch": train_examples,
+            "best_checkpoint": str(best),
+            "best_valid_score": float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None,
+            "resumed_from": str(resume_from) if resume_from else None,
+        },
+        eval=results["eval"],
+    )
+    return publish(cfg, report)
+
+
+def evaluate_saved_run(run: str, checkpoints_dir: str = "checkpoints", overrides: list[str] | None = None) -> dict:
+    """Re-evaluate a trained run from its saved config and best checkpoint."""
+    directory = Path(checkpoints_dir) / run
+    config_path = directory / "config.yaml"
+    if not config_path.is_file():
+        raise ArtefactError(f"no run {run!r}: {config_path} is missing; train it with python train.py run={run} ...")
+    cfg = load_saved(config_path, overrides)
+    start = time.perf_counter()
+    datamodule = build_datamodule(cfg)
+    model = build_generator(cfg, datamodule)
+    checkpoint = directory / "best.ckpt" if (directory / "best.ckpt").is_file() else directory / "last.ckpt"
+    load_weights(model, checkpoint)
+    results = evaluate_run(cfg, model, datamodule)
+    report = build_report(
+        results["valid"], results["test"], to_dict(cfg), cfg.seed, time.perf_counter() - start,
+        dataset={"name": datamodule.dataset.name, "fingerprint": datamodule.dataset.fingerprint()},
+        checkpoint=str(checkpoint), eval=results["eval"],
+    )
+    previous = Path(cfg.results_dir) / cfg.run / "metrics.json"
+    if previous.is_file():  # keep the training record of the run being re-evaluated
+        report["train"] = read_json(previous, "previous report").get("train")
+    return publish(cfg, report)
