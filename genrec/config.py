@@ -30,6 +30,7 @@ SELECTABLE = ("data", "generator", "trainer")
 class TrainerConfig:
     max_epochs: int = 200
     max_steps: int = -1
+    max_time_minutes: Optional[float] = None  # wall-clock budget for fitting; the report says when it bound
     batch_size: int = 256
     eval_batch_size: int = 1024
     precision: str = "32-true"  # or bf16-mixed, 16-mixed
@@ -128,12 +129,12 @@ def compose(args: list[str] | None = None) -> DictConfig:
     choices, value_args = parse_overrides(args or [])
     defaults = _read_yaml(CONFIG_DIR / "defaults.yaml")
     selection = dict(defaults.pop("defaults", {}))
-    experiment_name = choices.pop("experiment", None) or defaults.get("experiment")
+    experiment_name = choices.pop("experiment") if "experiment" in choices else defaults.get("experiment")
+    defaults["experiment"] = experiment_name = experiment_name or None  # `experiment=` means none
     experiment: dict = {}
     if experiment_name:
         experiment = _read_yaml(CONFIG_DIR / "experiment" / f"{experiment_name}.yaml")
         selection.update(experiment.pop("defaults", {}))
-        experiment["experiment"] = experiment_name
     selection.update(choices)
 
     cfg = OmegaConf.structured(RootConfig)

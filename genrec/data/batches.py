@@ -58,6 +58,9 @@ class PrefixDataset(Dataset):
     def __len__(self) -> int:
         return len(self.users)
 
+    def lengths(self) -> np.ndarray:
+        return np.minimum(self.positions, self.split.max_history)
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         user, t = int(self.users[index]), int(self.positions[index])
         return {
@@ -75,6 +78,9 @@ class EvalDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.examples)
+
+    def lengths(self) -> np.ndarray:
+        return np.array([len(h) for h in self.examples.histories])
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         ex = self.examples
@@ -102,17 +108,21 @@ class SequenceWindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.sequences)
 
+    def lengths(self) -> np.ndarray:
+        return np.minimum([len(s) - 1 for s in self.sequences], self.max_len)
+
     def _negatives(self, seq: np.ndarray, count: int) -> np.ndarray:
         if self._rng is None:
             worker = torch.utils.data.get_worker_info()
             self._rng = np.random.default_rng([self.seed, worker.id if worker else 0, torch.initial_seed() % 2**31])
+        seen = set(seq.tolist())
         negatives = self._rng.integers(0, self.n_items, size=count)
-        if len(np.unique(seq)) >= self.n_items:
+        if len(seen) >= self.n_items:
             return negatives  # nothing unseen exists: degenerate toy catalogue
-        clash = np.isin(negatives, seq)
-        while clash.any():
-            negatives[clash] = self._rng.integers(0, self.n_items, size=int(clash.sum()))
-            clash = np.isin(negatives, seq)
+        clash = [i for i, item in enumerate(negatives.tolist()) if item in seen]
+        while clash:  # resample only the clashing positions (a python set beats np.isin here)
+            negatives[clash] = self._rng.integers(0, self.n_items, size=len(clash))
+            clash = [i for i in clash if int(negatives[i]) in seen]
         return negatives
 
     def __getitem__(self, index: int) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from genrec.data.batches import EvalDataset, PrefixDataset, SequenceWindowDataset, collate
 from genrec.data.dataset import RecDataset
+from genrec.data.sampler import LengthGroupedBatchSampler
 from genrec.data.splits import leave_one_out
 
 TRAIN_FORMS = ("prefixes", "windows")
@@ -49,10 +50,10 @@ class SequentialDataModule(pl.LightningDataModule):
         return PrefixDataset(self.split)
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        sampler = LengthGroupedBatchSampler(dataset.lengths(), batch_size, shuffle=shuffle, seed=self.seed)
         return DataLoader(
             dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
+            batch_sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=partial(collate, pad_side="left"),
             persistent_workers=self.num_workers > 0,

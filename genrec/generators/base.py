@@ -31,9 +31,8 @@ class RankingModule(pl.LightningModule):
         self.test_metrics.update(self.target_ranks(batch))
 
     def _log_metrics(self, metric: RankMetrics, prefix: str) -> None:
-        values = metric.compute()
-        self.log_dict({f"{prefix}/{k}": v for k, v in values.items()}, prog_bar=False, sync_dist=True)
-        self.log(f"{prefix}/ndcg@10", values.get("ndcg@10", 0.0), prog_bar=True)
+        for name, value in metric.compute().items():
+            self.log(f"{prefix}/{name}", value, prog_bar=name == "ndcg@10", sync_dist=True)
         metric.reset()
 
     def on_validation_epoch_end(self):

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genrec.generators.base import ScoringModule
+from genrec.generators.dropout import Dropout
 
 LOSSES = ("bce", "ce")
 
@@ -44,7 +45,7 @@ class PointWiseFeedForward(nn.Module):
     def __init__(self, hidden: int, dropout: float):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(hidden, hidden), nn.Dropout(dropout), nn.ReLU(), nn.Linear(hidden, hidden), nn.Dropout(dropout)
+            nn.Linear(hidden, hidden), Dropout(dropout), nn.ReLU(), nn.Linear(hidden, hidden), Dropout(dropout)
         )
 
     def forward(self, x):
@@ -78,7 +79,7 @@ class SASRec(ScoringModule):
         d = cfg.hidden_size
         self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)  # row 0 = padding
         self.pos_emb = nn.Embedding(max_len + 1, d, padding_idx=0)  # position 0 = padding
-        self.emb_dropout = nn.Dropout(cfg.dropout)
+        self.emb_dropout = Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(SASRecBlock(d, cfg.num_heads, cfg.dropout) for _ in range(cfg.num_layers))
         self.final_norm = nn.LayerNorm(d, eps=1e-8)
         nn.init.xavier_normal_(self.item_emb.weight[1:].data)

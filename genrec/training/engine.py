@@ -31,6 +31,7 @@ def build_trainer(cfg, run_dir: Path) -> tuple[pl.Trainer, ModelCheckpoint]:
         precision=t.precision,
         max_epochs=t.max_epochs,
         max_steps=t.max_steps,
+        max_time={"minutes": t.max_time_minutes} if t.max_time_minutes else None,
         check_val_every_n_epoch=t.check_val_every_n_epoch if t.val_check_interval is None else None,
         val_check_interval=interval,
         gradient_clip_val=t.gradient_clip_val,

@@ -1,0 +1,66 @@
+"""Config composition: layers, experiments, and clear rejection of bad keys and types."""
+
+import subprocess
+import sys
+
+import pytest
+
+from genrec.config import compose, load_saved, to_yaml
+from genrec.errors import ConfigError
+from conftest import REPO
+
+
+def test_layers_and_overrides():
+    cfg = compose(["experiment=sasrec_bce_beauty", "trainer.max_epochs=3", "generator.hidden_size=32"])
+    assert cfg.data.dataset == "beauty" and cfg.data.loader == "amazon_p5"
+    assert cfg.generator.loss == "bce" and cfg.generator.hidden_size == 32
+    assert cfg.trainer.max_epochs == 3 and cfg.data.max_history == 50
+    assert cfg.run == "sasrec_bce_beauty"
+
+
+def test_group_choice_on_command_line_beats_experiment():
+    cfg = compose(["experiment=sasrec_bce_beauty", "data=toys"])
+    assert cfg.data.dataset == "toys" and cfg.generator.loss == "bce"
+
+
+def test_default_run_name_without_experiment():
+    cfg = compose(["experiment=", "data=toys"])
+    assert cfg.run == "sasrec-toys"
+
+
+def test_unknown_key_lists_valid_keys():
+    with pytest.raises(ConfigError) as err:
+        compose(["generator.hiden_size=3"])
+    assert "hiden_size" in str(err.value) and "hidden_size" in str(err.value)
+
+
+def test_wrong_type_is_rejected():
+    with pytest.raises(ConfigError, match="max_epochs"):
+        compose(["trainer.max_epochs=lots"])
+
+
+def test_unknown_group_file_lists_choices():
+    with pytest.raises(ConfigError, match="beauty"):
+        compose(["data=beautyy"])
+
+
+def test_implementation_key_cannot_be_overridden():
+    with pytest.raises(ConfigError, match="choose another file"):
+        compose(["data.loader=lcrec"])
+
+
+def test_saved_config_round_trips(tmp_path):
+    cfg = compose(["experiment=sasrec_ce_toys"])
+    path = tmp_path / "config.yaml"
+    path.write_text(to_yaml(cfg))
+    again = load_saved(path, ["trainer.eval_batch_size=7"])
+    assert again.generator.loss == "ce" and again.trainer.eval_batch_size == 7
+    with pytest.raises(ConfigError):
+        load_saved(path, ["trainer.nope=1"])
+
+
+def test_cli_exits_non_zero_with_a_message(tmp_path):
+    result = subprocess.run([sys.executable, "train.py", "trainer.max_epoch=1"], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "max_epoch" in result.stderr and "max_epochs" in result.stderr and "Traceback" not in result.stderr
