@@ -44,3 +44,15 @@ def build_trainer(cfg, run_dir: Path) -> tuple[pl.Trainer, ModelCheckpoint]:
         default_root_dir=run_dir,
     )
     return trainer, checkpoint
+
+
+def stop_reason(trainer: pl.Trainer, cfg) -> str:
+    """Why fitting ended: early_stopping, max_epochs, max_steps or max_time (the budget)."""
+    early = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
+    if early is not None and early.stopped_epoch > 0:
+        return "early_stopping"
+    if trainer.current_epoch >= cfg.trainer.max_epochs:
+        return "max_epochs"
+    if cfg.trainer.max_steps > 0 and trainer.global_step >= cfg.trainer.max_steps:
+        return "max_steps"
+    return "max_time" if cfg.trainer.max_time_minutes else "interrupted"

@@ -22,7 +22,7 @@ from genrec.errors import ArtefactError
 from genrec.evaluation.evaluator import evaluate_model
 from genrec.evaluation.report import build_report, format_table, write_report
 from genrec.registry import lookup
-from genrec.training.engine import build_trainer
+from genrec.training.engine import build_trainer, stop_reason
 
 
 def build_datamodule(cfg: DictConfig, dataset=None) -> SequentialDataModule:
@@ -102,6 +102,7 @@ def train_run(cfg: DictConfig) -> dict:
         dataset=dataset_info,
         train={
             "epochs": trainer.current_epoch,
+            "stop_reason": stop_reason(trainer, cfg),
             "steps": trainer.global_step,
             "wall_time_s": round(fit_seconds, 2),
             "examples_per_epoch": train_examples,
