@@ -31,8 +31,12 @@ def _train(args: list[str]) -> None:
         from genrec.training.pipeline import train_run
 
         train_run(cfg)
+    elif cfg.stage == "tokenizer":
+        from genrec.tokenizers.pipeline import run_tokenizer_stage
+
+        run_tokenizer_stage(cfg)
     else:
-        raise GenrecError(f"stage={cfg.stage!r} is not available; known stages: ['generator']")
+        raise GenrecError(f"stage={cfg.stage!r} is not available; known stages: ['generator', 'tokenizer']")
 
 
 def _evaluate(args: list[str]) -> None:

@@ -23,7 +23,7 @@ from genrec.errors import ConfigError
 from genrec.registry import GROUPS, lookup
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-SELECTABLE = ("data", "generator", "trainer")
+SELECTABLE = ("data", "tokenizer", "generator", "trainer")
 
 
 @dataclass
@@ -62,7 +62,9 @@ class RootConfig:
     experiment: Optional[str] = None
     results_dir: str = "results"
     checkpoints_dir: str = "checkpoints"
+    tokenizers_dir: str = "tokenizers"
     data: Any = None
+    tokenizer: Any = None
     generator: Any = None
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
@@ -152,11 +154,13 @@ def compose(args: list[str] | None = None) -> DictConfig:
     except OmegaConfBaseException as err:
         raise ConfigError(f"command line: cannot parse {value_args}: {err}") from None
     cfg = _merge(cfg, dotlist, "command line")
-    for group in ("data", "generator"):
+    for group in GROUPS:
         key, _ = GROUPS[group]
         chosen = _read_yaml(CONFIG_DIR / group / f"{selection[group]}.yaml")[key]
         if cfg[group][key] != chosen:
             raise ConfigError(f"{group}.{key} cannot be overridden; choose another file with {group}=<name>")
+    if cfg.tokenizer.name is None:
+        cfg.tokenizer.name = f"{selection['tokenizer']}-{cfg.data.dataset}"
     if cfg.run is None:
         cfg.run = experiment_name or f"{cfg.generator.model}-{cfg.data.dataset}"
     return cfg
@@ -175,7 +179,7 @@ def load_saved(path: Path, overrides: list[str] | None = None) -> DictConfig:
     saved = OmegaConf.load(path)
     cfg = OmegaConf.structured(RootConfig)
     OmegaConf.set_struct(cfg, False)
-    for group in ("data", "generator"):
+    for group in GROUPS:
         key, _ = GROUPS[group]
         cfg[group] = OmegaConf.structured(lookup(group, saved[group][key]).config_class())
     OmegaConf.set_struct(cfg, True)

@@ -35,10 +35,19 @@ GENERATORS = {
     "sasrec": Entry("genrec.generators.sasrec", "SASRecConfig", "SASRec"),
 }
 
+TOKENIZERS = {
+    "rqvae": Entry("genrec.tokenizers.rqvae", "RQVAEConfig", "RQVAE"),
+    "rqkmeans": Entry("genrec.tokenizers.rqkmeans", "RQKMeansConfig", "RQKMeans"),
+    "hkmeans": Entry("genrec.tokenizers.hkmeans", "HKMeansConfig", "HierarchicalKMeans"),
+    "random": Entry("genrec.tokenizers.random_ids", "RandomIDsConfig", "RandomIDs"),
+    "atomic": Entry("genrec.tokenizers.atomic_ids", "AtomicIDsConfig", "AtomicIDs"),
+}
+
 # config group -> (the key inside a group file naming its implementation, the table)
 GROUPS = {
     "data": ("loader", DATA_LOADERS),
     "generator": ("model", GENERATORS),
+    "tokenizer": ("scheme", TOKENIZERS),
 }
 
 

@@ -1,0 +1,132 @@
+"""The tokenizer stage: item vectors -> scheme fit -> unique codes -> ItemCodes + report.
+
+``python train.py stage=tokenizer data=beauty tokenizer=rqvae`` writes
+``tokenizers/<name>/`` (codes.safetensors, item_codes.json, report.json, report.png)
+and ``results/tokenizers/<name>.json`` (the report with commit, versions, hardware).
+Nothing is written when the codes cannot be made unique.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from genrec.artefacts import write_json_atomic
+from genrec.config import to_dict
+from genrec.data import RecDataset, load_dataset
+from genrec.data.text import item_texts
+from genrec.errors import ArtefactError, ConfigError
+from genrec.features.collaborative import load_item_vectors
+from genrec.features.text import text_vectors
+from genrec.registry import lookup
+from genrec.run_info import git_commit, hardware, versions
+from genrec.tokenizers.collisions import METHODS, CollisionError, add_extra_level, collision_rate, resolve_with_sinkhorn
+from genrec.tokenizers.item_codes import ItemCodes
+from genrec.tokenizers.report import headline, level_stats, plot_report, usage_warning
+
+
+def item_vectors(cfg: DictConfig, dataset: RecDataset) -> torch.Tensor:
+    """The vectors the tokenizer quantises: text, collaborative, or none (baselines)."""
+    source = cfg.tokenizer.vectors
+    if source == "text":
+        texts = item_texts(dataset.catalog, cfg.data.text_template)
+        return text_vectors(texts, OmegaConf.to_object(cfg.tokenizer.features))
+    if source == "collaborative":
+        if not cfg.tokenizer.collaborative_run:
+            raise ConfigError("tokenizer.vectors=collaborative needs tokenizer.collaborative_run=<SASRec run name>")
+        vectors, _ = load_item_vectors(Path(cfg.checkpoints_dir) / cfg.tokenizer.collaborative_run,
+                                       dataset.fingerprint())
+        return vectors
+    if source == "none":
+        return torch.zeros(dataset.n_items, 1)
+    raise ConfigError(f"tokenizer.vectors must be text, collaborative or none, got {source!r}")
+
+
+def make_unique(cfg, fit) -> tuple[torch.Tensor, list[int], dict]:
+    method = cfg.collisions
+    if method not in METHODS:
+        raise ConfigError(f"tokenizer.collisions must be one of {METHODS}, got {method!r}")
+    codes, sizes = fit.codes, list(fit.codebook_sizes)
+    if method == "extra_level":
+        codes, extra = add_extra_level(codes)
+        return codes, sizes + [extra], {"method": method, "extra_level_size": extra}
+    if method == "sinkhorn":
+        if fit.last_inputs is None:
+            raise ConfigError(f"tokenizer.collisions=sinkhorn needs a residual scheme; {cfg.scheme} has no last level")
+        codes, info = resolve_with_sinkhorn(codes, fit.last_inputs, fit.last_codebook, cfg.sinkhorn_epsilon,
+                                            cfg.sinkhorn_rounds, cfg.sinkhorn_iterations, cfg.exact_fallback)
+        return codes, sizes, {"method": method, **info}
+    return codes, sizes, {"method": method}
+
+
+def fit_tokenizer(cfg: DictConfig) -> tuple[ItemCodes, dict]:
+    t = cfg.tokenizer
+    dataset = load_dataset(cfg.data)
+    start = time.perf_counter()
+    vectors = item_vectors(cfg, dataset)
+    vectors_seconds = time.perf_counter() - start
+
+    tokenizer = lookup("tokenizer", t.scheme).builder()(OmegaConf.to_object(t))
+    fit_start = time.perf_counter()
+    fit = tokenizer.fit(vectors, cfg.seed)
+    rate_before = collision_rate(fit.codes)
+    codes, sizes, collision_info = make_unique(t, fit)
+    fit_seconds = time.perf_counter() - fit_start
+
+    item_codes = ItemCodes(codes, sizes, t.scheme, dataset.name, dataset.fingerprint(), to_dict(t))
+    if item_codes.collision_count():
+        raise CollisionError(f"{t.name}: {item_codes.collision_count()} items collide after "
+                             f"collisions={t.collisions}; nothing was saved")
+    levels = [level_stats(codes[:, i], s) for i, s in enumerate(sizes)]
+    report = {
+        "name": t.name,
+        "scheme": t.scheme,
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint(),
+        "codes_fingerprint": item_codes.fingerprint,
+        "n_items": dataset.n_items,
+        "levels": levels,
+        "collision_rate_before": rate_before,
+        "collision_rate_after": collision_rate(codes),
+        "collisions": collision_info,
+        "reconstruction_mse": fit.details.get("reconstruction_mse"),
+        "details": fit.details,
+        "vector_dim": int(vectors.shape[1]),
+        "vectors_wall_time_s": round(vectors_seconds, 2),
+        "fit_wall_time_s": round(fit_seconds, 2),
+        "config": to_dict(t),
+        "seed": cfg.seed,
+    }
+    warning = usage_warning(levels[:1] if t.scheme != "atomic" else levels, t.min_level1_usage)
+    if warning and t.scheme not in ("atomic",):
+        report["warning"] = warning
+        warnings.warn(warning, stacklevel=1)
+        print(f"WARNING: {warning}")
+    return item_codes, report
+
+
+def check_artefact_folder(root: Path) -> None:
+    """``tokenizers/`` is data: an ``__init__.py`` there would shadow Hugging Face's ``tokenizers``."""
+    if (root / "__init__.py").exists():
+        raise ArtefactError(
+            f"{root / '__init__.py'} exists: it turns the artefact folder into a Python package that "
+            "shadows Hugging Face's `tokenizers` library. Delete it."
+        )
+
+
+def run_tokenizer_stage(cfg: DictConfig) -> dict:
+    check_artefact_folder(Path(cfg.tokenizers_dir))
+    item_codes, report = fit_tokenizer(cfg)
+    directory = Path(cfg.tokenizers_dir) / cfg.tokenizer.name
+    item_codes.save(directory)
+    write_json_atomic(directory / "report.json", report)
+    plot_report(item_codes.codes, item_codes.codebook_sizes, report["name"], directory / "report.png")
+    record = {**report, "commit": git_commit(), "versions": versions(), "hardware": hardware()}
+    write_json_atomic(Path(cfg.results_dir) / "tokenizers" / f"{cfg.tokenizer.name}.json", record)
+    print(headline(report))
+    print(f"wrote {directory}/")
+    return report

@@ -1,0 +1,62 @@
+"""`python train.py stage=tokenizer ...` end to end on a small catalogue with real text vectors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from genrec.config import compose
+from genrec.data import load_dataset
+from genrec.tokenizers.item_codes import ItemCodes
+
+TITLES = ["red lipstick", "pink lipstick", "nude lipstick", "matte lipstick", "hair shampoo", "dry shampoo",
+          "curl shampoo", "kids shampoo", "nail polish red", "nail polish clear", "nail polish gold",
+          "nail file", "face cream", "night cream", "eye cream", "hand cream"]
+
+
+@pytest.fixture
+def fixture_root(tmp_path):
+    folder = tmp_path / "data" / "amazon_beauty_2014" / "raw" / "lcrec_letter"
+    folder.mkdir(parents=True)
+    n = len(TITLES)
+    (folder / "Beauty.item.json").write_text(json.dumps({str(i): {"title": t} for i, t in enumerate(TITLES)}))
+    (folder / "Beauty.inter.json").write_text(json.dumps({str(u): [(u + k) % n for k in range(5)] for u in range(20)}))
+    return tmp_path
+
+
+def run_stage(root, *extra):
+    return subprocess.run(
+        [sys.executable, "train.py", "stage=tokenizer", "data=beauty_lcrec", f"data.root={root / 'data'}",
+         f"tokenizers_dir={root / 'tok'}", f"results_dir={root / 'results'}",
+         f"tokenizer.features.cache_dir={root / 'cache'}", *extra],
+        cwd=REPO, capture_output=True, text=True,
+    )
+
+
+def test_fit_save_report_and_reload(fixture_root):
+    result = run_stage(fixture_root, "tokenizer=rqkmeans", "tokenizer.levels=2", "tokenizer.codebook_size=4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rqkmeans-beauty_lcrec" in result.stdout and "collisions" in result.stdout
+    folder = fixture_root / "tok" / "rqkmeans-beauty_lcrec"
+    report = json.loads((folder / "report.json").read_text())
+    for key in ("levels", "collision_rate_before", "collision_rate_after", "fit_wall_time_s", "n_items"):
+        assert key in report
+    assert report["collision_rate_after"] == 0.0 and report["vector_dim"] == 384  # MiniLM
+    assert (folder / "report.png").stat().st_size > 1000
+    assert (fixture_root / "results" / "tokenizers" / "rqkmeans-beauty_lcrec.json").is_file()
+    cfg = compose(["data=beauty_lcrec", f"data.root={fixture_root / 'data'}"])
+    codes = ItemCodes.load(folder, dataset_fingerprint=load_dataset(cfg.data).fingerprint())
+    assert codes.n_items == len(TITLES) and codes.n_levels == 3  # 2 levels + TIGER's extra level
+    # lipsticks share a first code more often than lipsticks and shampoos do
+    first = codes.codes[:, 0].tolist()
+    assert first[0] == first[1] == first[2] and first[0] != first[4]
+
+
+def test_init_py_in_artefact_folder_is_caught(fixture_root):
+    (fixture_root / "tok").mkdir()
+    (fixture_root / "tok" / "__init__.py").write_text("")
+    result = run_stage(fixture_root, "tokenizer=random")
+    assert result.returncode == 2 and "shadows Hugging Face" in result.stderr
+    assert not (fixture_root / "tok" / "random-beauty_lcrec").exists()
