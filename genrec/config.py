@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -30,7 +30,7 @@ SELECTABLE = ("data", "tokenizer", "generator", "trainer")
 class TrainerConfig:
     max_epochs: int = 200
     max_steps: int = -1
-    max_time_minutes: Optional[float] = None  # wall-clock budget for fitting; the report says when it bound
+    max_time_minutes: float | None = None  # wall-clock budget for fitting; the report says when it bound
     batch_size: int = 256
     eval_batch_size: int = 1024
     precision: str = "32-true"  # or bf16-mixed, 16-mixed
@@ -38,8 +38,8 @@ class TrainerConfig:
     devices: str = "auto"
     patience: int = 10  # early stopping: validation checks without improvement
     check_val_every_n_epoch: int = 1
-    val_check_interval: Optional[float] = None  # or a number of training steps (TIGER-style)
-    gradient_clip_val: Optional[float] = None
+    val_check_interval: float | None = None  # or a number of training steps (TIGER-style)
+    gradient_clip_val: float | None = None
     num_workers: int = 0
     log_every_n_steps: int = 50
     resume: bool = False  # continue from checkpoints/<run>/last.ckpt
@@ -56,10 +56,10 @@ class EvaluationConfig:
 
 @dataclass
 class RootConfig:
-    run: Optional[str] = None  # run name; default <experiment> or <model>-<dataset>
+    run: str | None = None  # run name; default <experiment> or <model>-<dataset>
     seed: int = 42
     stage: str = "generator"
-    experiment: Optional[str] = None
+    experiment: str | None = None
     results_dir: str = "results"
     checkpoints_dir: str = "checkpoints"
     tokenizers_dir: str = "tokenizers"

@@ -4,10 +4,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 from genrec.config import compose, load_saved, to_yaml
 from genrec.errors import ConfigError
-from conftest import REPO
 
 
 def test_layers_and_overrides():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import REPO
 
 from genrec.data.datamodule import SequentialDataModule
 from genrec.data.dataset import Catalog, Interactions, RecDataset
@@ -15,7 +16,6 @@ from genrec.errors import ArtefactError
 from genrec.evaluation.evaluator import evaluate_model
 from genrec.features.collaborative import load_item_vectors
 from genrec.generators.sasrec import SASRec, SASRecConfig
-from conftest import REPO
 
 
 def planted_dataset(n_items=40, n_users=300, length=12, seed=0) -> RecDataset:

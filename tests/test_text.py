@@ -1,8 +1,7 @@
-from genrec.data.dataset import Catalog
-from genrec.data.text import clean_text, item_texts, render_template
-
 import pytest
 
+from genrec.data.dataset import Catalog
+from genrec.data.text import clean_text, item_texts, render_template
 from genrec.errors import ConfigError
 
 

@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
+
 from genrec.config import compose
 from genrec.data import load_dataset
 from genrec.tokenizers.item_codes import ItemCodes

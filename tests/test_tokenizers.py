@@ -5,7 +5,11 @@ import torch
 
 from genrec.tokenizers.atomic_ids import AtomicIDs, AtomicIDsConfig
 from genrec.tokenizers.collisions import (
-    CollisionError, add_extra_level, colliding_mask, collision_rate, resolve_with_sinkhorn,
+    CollisionError,
+    add_extra_level,
+    colliding_mask,
+    collision_rate,
+    resolve_with_sinkhorn,
 )
 from genrec.tokenizers.hkmeans import HierarchicalKMeans, HKMeansConfig
 from genrec.tokenizers.kmeans import kmeans

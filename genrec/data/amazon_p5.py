@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from genrec.data.config import DataConfig
 from genrec.data.dataset import Catalog, Interactions, RecDataset
@@ -35,10 +34,10 @@ class AmazonP5Config(DataConfig):
     loader: str = "amazon_p5"
     sequences: str = "???"
     datamaps: str = "???"
-    titles: Optional[str] = None
-    categories: Optional[str] = None
-    brands: Optional[str] = None
-    textual_ids: Optional[str] = None
+    titles: str | None = None
+    categories: str | None = None
+    brands: str | None = None
+    textual_ids: str | None = None
 
 
 def read_p5_sequences(path: Path) -> tuple[list[str], list[list[int]]]:

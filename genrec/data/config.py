@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 
 @dataclass
@@ -12,7 +11,7 @@ class DataConfig:
 
     loader: str = "???"  # registry name of the loader (amazon_p5, movielens, amazon_raw, lcrec)
     dataset: str = "???"  # short dataset name used in run names and results (beauty, ml100k, ...)
-    root: Optional[str] = None  # data root; else $GENREC_DATA_DIR, else ./data
+    root: str | None = None  # data root; else $GENREC_DATA_DIR, else ./data
     directory: str = "???"  # the dataset's folder below the data root
     max_history: int = 20  # most recent items a history holds (TIGER / LC-Rec: 20)
     text_template: str = "{title}"  # item text, see genrec.data.text

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import torch
 from tqdm import tqdm
@@ -29,7 +28,7 @@ BUNDLED_MINILM = "all-MiniLM-L6-v2"
 class TextFeatureConfig:
     model: str = BUNDLED_MINILM
     pooling: str = "sentence"  # sentence (sentence-transformers) | mean (causal LM hidden states)
-    gguf_file: Optional[str] = None  # causal LM weights in GGUF form inside `model`'s folder
+    gguf_file: str | None = None  # causal LM weights in GGUF form inside `model`'s folder
     batch_size: int = 64
     max_length: int = 128
     normalize: bool = False

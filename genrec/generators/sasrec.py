@@ -131,7 +131,7 @@ class SASRec(ScoringModule):
         )
 
     @classmethod
-    def from_config(cls, cfg, datamodule) -> "SASRec":
+    def from_config(cls, cfg, datamodule) -> SASRec:
         """Build from a composed run config and its DataModule."""
         from omegaconf import OmegaConf
 

@@ -8,7 +8,6 @@ collisions, checks and saves the ``ItemCodes`` and writes the report.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import torch
 
@@ -18,7 +17,7 @@ from genrec.features.text import TextFeatureConfig
 @dataclass
 class TokenizerConfig:
     scheme: str = "???"
-    name: Optional[str] = None  # artefact folder tokenizers/<name>; default <file>-<dataset>
+    name: str | None = None  # artefact folder tokenizers/<name>; default <file>-<dataset>
     levels: int = 3
     codebook_size: int = 256
     collisions: str = "extra_level"  # extra_level (TIGER) | sinkhorn (LC-Rec) | none
@@ -29,7 +28,7 @@ class TokenizerConfig:
     standardize: bool = True  # z-score each input dimension before fitting
     min_level1_usage: float = 0.5  # warn loudly when level 1 uses fewer codes than this share
     vectors: str = "text"  # text | collaborative (SASRec item embeddings of collaborative_run)
-    collaborative_run: Optional[str] = None  # checkpoints/<run> holding item_embeddings.safetensors
+    collaborative_run: str | None = None  # checkpoints/<run> holding item_embeddings.safetensors
     features: TextFeatureConfig = field(default_factory=TextFeatureConfig)
 
 
@@ -37,8 +36,8 @@ class TokenizerConfig:
 class FitOutput:
     codes: torch.Tensor  # [n_items, levels] before collision handling
     codebook_sizes: list[int]
-    last_inputs: Optional[torch.Tensor] = None  # what the last level quantised [n_items, d]
-    last_codebook: Optional[torch.Tensor] = None  # the last level's codebook [K, d]
+    last_inputs: torch.Tensor | None = None  # what the last level quantised [n_items, d]
+    last_codebook: torch.Tensor | None = None  # the last level's codebook [K, d]
     details: dict = field(default_factory=dict)  # scheme-specific figures for the report
 
 

@@ -94,7 +94,7 @@ class ItemCodes:
         return directory
 
     @classmethod
-    def load(cls, directory: Path, dataset_fingerprint: str | None = None) -> "ItemCodes":
+    def load(cls, directory: Path, dataset_fingerprint: str | None = None) -> ItemCodes:
         """Load and check; ``dataset_fingerprint`` refuses codes fitted on another dataset."""
         directory = Path(directory)
         what = f"item codes in {directory}"
