@@ -6,14 +6,19 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+from functools import cache
 from pathlib import Path
 
 PACKAGES = ("torch", "pytorch-lightning", "transformers", "vector-quantize-pytorch", "torchmetrics",
             "omegaconf", "numpy", "sentence-transformers")
 
 
+@cache
 def git_commit(cwd: Path | None = None) -> str:
-    """HEAD's hash, with ``+dirty`` when tracked files differ from it; ``unknown`` outside git."""
+    """HEAD's hash, with ``+dirty`` when tracked files differ from it; ``unknown`` outside git.
+
+    Cached: the first call (made when a run starts) is what every report of the process
+    records, so commits made while a long benchmark runs are not attributed to it."""
     cwd = cwd or Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,

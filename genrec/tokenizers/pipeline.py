@@ -120,6 +120,7 @@ def check_artefact_folder(root: Path) -> None:
 
 def run_tokenizer_stage(cfg: DictConfig) -> dict:
     check_artefact_folder(Path(cfg.tokenizers_dir))
+    git_commit()  # pin the commit this fit starts from
     item_codes, report = fit_tokenizer(cfg)
     directory = Path(cfg.tokenizers_dir) / cfg.tokenizer.name
     item_codes.save(directory)

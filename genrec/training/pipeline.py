@@ -22,6 +22,7 @@ from genrec.errors import ArtefactError
 from genrec.evaluation.evaluator import evaluate_model
 from genrec.evaluation.report import build_report, format_table, write_report
 from genrec.registry import lookup
+from genrec.run_info import git_commit
 from genrec.training.engine import build_trainer, stop_reason
 
 
@@ -73,6 +74,7 @@ def publish(cfg: DictConfig, report: dict) -> dict:
 def train_run(cfg: DictConfig) -> dict:
     """Fit the configured generator, pick the best validation checkpoint, report on test."""
     start = time.perf_counter()
+    git_commit()  # pin the commit this run starts from
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     dataset = datamodule.dataset
