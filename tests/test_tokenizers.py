@@ -124,3 +124,19 @@ def test_baselines():
 def test_level_stats_hand_computed():
     stats = level_stats(torch.tensor([0, 0, 1, 1]), 4)
     assert stats["used"] == 2 and stats["entropy"] == pytest.approx(1.0) and stats["perplexity"] == pytest.approx(2.0)
+
+
+def test_fit_cache_ignores_collision_keys_and_round_trips(tmp_path):
+    from genrec.tokenizers.fit_cache import fit_key, load_fit, save_fit
+
+    x, _ = planted(n_clusters=3, per_cluster=10)
+    base = {"scheme": "rqkmeans", "levels": 2, "codebook_size": 4, "collisions": "extra_level"}
+    key = fit_key(base, x, seed=0)
+    assert key == fit_key({**base, "collisions": "sinkhorn", "sinkhorn_rounds": 3}, x, seed=0)
+    assert key != fit_key({**base, "codebook_size": 8}, x, seed=0)
+    assert key != fit_key(base, x + 1, seed=0) and key != fit_key(base, x, seed=1)
+    fit = RQKMeans(RQKMeansConfig(levels=2, codebook_size=4)).fit(x)
+    save_fit(tmp_path, key, fit)
+    again = load_fit(tmp_path, key)
+    assert torch.equal(again.codes, fit.codes) and torch.equal(again.last_codebook, fit.last_codebook)
+    assert again.details["from_cache"] and load_fit(tmp_path, "missing") is None

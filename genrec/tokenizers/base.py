@@ -30,6 +30,7 @@ class TokenizerConfig:
     vectors: str = "text"  # text | collaborative (SASRec item embeddings of collaborative_run)
     collaborative_run: str | None = None  # checkpoints/<run> holding item_embeddings.safetensors
     features: TextFeatureConfig = field(default_factory=TextFeatureConfig)
+    fit_cache_dir: str | None = ".cache/genrec/fits"  # reuse a fit when only collision keys change; null: off
 
 
 @dataclass
