@@ -1,0 +1,108 @@
+"""The code trie as tensors: one transition table per level, built from ``ItemCodes``.
+
+Level ``l`` has ``n_nodes[l]`` nodes (level 0 has one, the root). A node at level
+``l`` is the set of items sharing a code prefix of length ``l``; its children are the
+codes that continue it. The last level's "child" is an item id (a leaf).
+
+Two layouts of the same transitions:
+
+* **dense**: ``next_node[l]`` is ``LongTensor [n_nodes[l], codebook_size[l]]`` with
+  ``-1`` where no item continues. Children of a node = one row gather.
+* **csr**: per level, ``offsets[l] [n_nodes[l] + 1]`` and, sorted by node then code,
+  ``child_code[l]`` and ``child_next[l]`` (one entry per edge). Children of a node are
+  read as a fixed-width window of ``max_fanout[l]`` edges starting at its offset,
+  masked past its own count: still one gather, static shapes, memory linear in edges.
+
+``children(level, nodes)`` answers both layouts the same way: ``codes [N, F]`` and
+``next [N, F]`` (``-1`` for no child), with ``F`` the codebook size (dense) or the
+level's largest fan-out (csr). See docs/decoding.md for a drawing.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from genrec.tokenizers.item_codes import ItemCodes
+
+DENSE_LIMIT = 64 * 2**20  # entries over all dense tables (512 MB of int64) before csr is chosen
+
+
+class CodeTrie:
+    def __init__(self, codes: torch.Tensor, codebook_sizes: list[int], layout: str = "auto"):
+        codes = torch.as_tensor(codes, dtype=torch.long).cpu()
+        if codes.ndim != 2 or len(codes) == 0:
+            raise ValueError("codes must be a non-empty [n_items, n_levels] table")
+        self.n_items, self.n_levels = codes.shape
+        self.codebook_sizes = [int(s) for s in codebook_sizes]
+        node = torch.zeros(self.n_items, dtype=torch.long)  # each item's node at the current level
+        self.n_nodes = [1]
+        edges = []  # per level: (parent node, code, child)
+        for level in range(self.n_levels):
+            pair = node * self.codebook_sizes[level] + codes[:, level]
+            unique_pairs, child = torch.unique(pair, return_inverse=True)  # sorted by (node, code)
+            if level == self.n_levels - 1:
+                if len(unique_pairs) != self.n_items:
+                    raise ValueError("two items share a full code; the trie needs unique codes")
+                leaf_item = torch.empty(self.n_items, dtype=torch.long)
+                leaf_item[child] = torch.arange(self.n_items)
+                edges.append((unique_pairs // self.codebook_sizes[level], unique_pairs % self.codebook_sizes[level],
+                              leaf_item))
+            else:
+                edges.append((unique_pairs // self.codebook_sizes[level], unique_pairs % self.codebook_sizes[level],
+                              torch.arange(len(unique_pairs))))
+                self.n_nodes.append(len(unique_pairs))
+            node = child
+        dense_entries = sum(n * s for n, s in zip(self.n_nodes, self.codebook_sizes))
+        self.layout = ("dense" if dense_entries <= DENSE_LIMIT else "csr") if layout == "auto" else layout
+        if self.layout not in ("dense", "csr"):
+            raise ValueError(f"layout must be auto, dense or csr, got {layout!r}")
+        self.next_node, self.offsets, self.child_code, self.child_next, self.max_fanout = [], [], [], [], []
+        for level, (parent, code, child) in enumerate(edges):
+            n = self.n_nodes[level]
+            if self.layout == "dense":
+                table = torch.full((n, self.codebook_sizes[level]), -1, dtype=torch.long)
+                table[parent, code] = child
+                self.next_node.append(table)
+            else:
+                counts = torch.bincount(parent, minlength=n)
+                offsets = torch.zeros(n + 1, dtype=torch.long)
+                offsets[1:] = torch.cumsum(counts, 0)
+                self.offsets.append(offsets)
+                self.child_code.append(code)
+                self.child_next.append(child)
+                self.max_fanout.append(int(counts.max()))
+
+    @classmethod
+    def from_item_codes(cls, item_codes: ItemCodes, layout: str = "auto") -> CodeTrie:
+        return cls(item_codes.codes, item_codes.codebook_sizes, layout)
+
+    def to(self, device) -> CodeTrie:
+        for name in ("next_node", "offsets", "child_code", "child_next"):
+            setattr(self, name, [t.to(device) for t in getattr(self, name)])
+        return self
+
+    def width(self, level: int) -> int:
+        return self.codebook_sizes[level] if self.layout == "dense" else self.max_fanout[level]
+
+    def children(self, level: int, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Codes ``[N, F]`` and next nodes (items at the last level) ``[N, F]``, ``-1`` = none.
+        A node of ``-1`` (a dead beam) has no children."""
+        alive = nodes >= 0
+        safe = nodes.clamp(min=0)
+        if self.layout == "dense":
+            nxt = self.next_node[level][safe]
+            codes = torch.arange(nxt.shape[1], device=nodes.device).expand_as(nxt)
+        else:
+            start = self.offsets[level][safe]
+            count = self.offsets[level][safe + 1] - start
+            window = torch.arange(self.max_fanout[level], device=nodes.device)
+            edge = (start[:, None] + window).clamp(max=len(self.child_code[level]) - 1)
+            present = window < count[:, None]
+            codes = torch.where(present, self.child_code[level][edge], -1)
+            nxt = torch.where(present, self.child_next[level][edge], -1)
+        nxt = torch.where(alive[:, None], nxt, -1)
+        return codes, nxt
+
+    def memory_bytes(self) -> int:
+        tensors = self.next_node + self.offsets + self.child_code + self.child_next
+        return sum(t.numel() * t.element_size() for t in tensors)
