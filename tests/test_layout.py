@@ -19,3 +19,9 @@ def test_artefact_folders_exist_with_readmes():
         assert (REPO / folder / "README.md").is_file()
     for path in ("train.py", "evaluate.py", "pyproject.toml", ".ci/run"):
         assert (REPO / path).is_file()
+
+
+def test_no_script_folder_holds_a_tokenizers_module():
+    # `python bench/x.py` puts bench/ first on sys.path: a bench/tokenizers.py would shadow HF's too
+    for folder in (REPO, REPO / "bench", REPO / "tests"):
+        assert not (folder / "tokenizers.py").exists(), folder

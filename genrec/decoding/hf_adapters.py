@@ -68,8 +68,18 @@ class T5StepModel:
         return F.log_softmax(out.logits[:, -1].float(), dim=-1), state
 
     def reorder(self, state: _State, rows: torch.Tensor) -> _State:
-        state.extra["encoder"] = state.extra["encoder"][rows]
-        return _State(len(rows), state.mask[rows], _select(state.cache, rows), state.tokens[rows], state.extra)
+        """Self-attention caches follow the beams. Encoder outputs and cross-attention caches
+        depend on the user only, and the decoder keeps every row inside its user's block, so
+        they are copied only when the number of rows changes (the first expansion to beams)."""
+        expanding = len(rows) != state.rows
+        if state.cache is not None:
+            state.cache.self_attention_cache.reorder_cache(rows)
+            if expanding:
+                state.cache.cross_attention_cache.reorder_cache(rows)
+        if expanding:
+            state.extra["encoder"] = state.extra["encoder"][rows]
+            state.mask = state.mask[rows]
+        return _State(len(rows), state.mask, state.cache, state.tokens[rows], state.extra)
 
 
 class CausalLMStepModel:

@@ -10,6 +10,10 @@ decoder-only LLM or anything else.
                                                               per row, None at the first level
     reorder(state, rows: LongTensor [rows']) -> state        keep/duplicate rows (KV caches included)
 
+The decoder lays rows out user by user (``row = user * beams + beam``) and a reorder only
+ever maps a row to a row of the same user, so state that depends on the user alone
+(encoder outputs, cross-attention caches) needs copying only when the row count changes.
+
 Code tokens may sit anywhere in the model's vocabulary (an LLM's added tokens).
 """
 

@@ -1,6 +1,6 @@
 """Fit the tokenizer schemes on every dataset and tabulate their reports.
 
-    python bench/tokenizers.py [--datasets beauty sports toys ml100k] [--schemes rqvae rqvae_sinkhorn rqkmeans]
+    python bench/tokenizer_fits.py [--datasets beauty sports toys ml100k] [--schemes rqvae rqvae_sinkhorn rqkmeans]
                                [--skip-existing] [key=value ...]
 
 Each fit is ``python train.py stage=tokenizer data=<dataset> tokenizer=<scheme>`` and
