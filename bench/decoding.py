@@ -32,7 +32,7 @@ from genrec.config import compose  # noqa: E402
 from genrec.data import load_dataset  # noqa: E402
 from genrec.data.splits import leave_one_out  # noqa: E402
 from genrec.decoding import CodeTrie, constrained_beam_search  # noqa: E402
-from genrec.decoding.hf_adapters import T5StepModel  # noqa: E402
+from genrec.decoding.t5_beams import T5BeamStepModel  # noqa: E402
 from genrec.run_info import git_commit, hardware, versions  # noqa: E402
 from genrec.tokenizers.item_codes import ItemCodes  # noqa: E402
 
@@ -98,7 +98,7 @@ def compare_with_hf(args) -> dict:
     with torch.no_grad():
         for _ in range(args.repeats):  # interleaved, so both see the same machine state
             start = time.perf_counter()
-            result = constrained_beam_search(T5StepModel(model, token_ids), batch, trie, args.beam, args.top_k)
+            result = constrained_beam_search(T5BeamStepModel(model, token_ids), batch, trie, args.beam, args.top_k)
             ours_times.append(time.perf_counter() - start)
             ours_items = result.items
             start = time.perf_counter()

@@ -216,3 +216,15 @@ def test_kv_cache_reordering_equals_recomputation(family):
     valid = {tuple(c) for c in codes.tolist()}
     for user_codes in cached.codes.tolist():
         assert all(tuple(c) in valid for c in user_codes)
+
+
+def test_beam_aware_t5_step_matches_t5_forward():
+    from genrec.decoding.t5_beams import T5BeamStepModel
+
+    codes, sizes, token_ids, vocab, batch = hf_case(seed=2)
+    model = tiny_t5(vocab)
+    trie = CodeTrie(codes, sizes)
+    reference = constrained_beam_search(T5StepModel(model, token_ids, use_cache=False), batch, trie, 8, 5)
+    fast = constrained_beam_search(T5BeamStepModel(model, token_ids), batch, trie, 8, 5)
+    assert torch.equal(fast.items, reference.items)
+    assert torch.allclose(fast.scores, reference.scores, atol=1e-4)
