@@ -24,7 +24,6 @@ import torch
 
 from genrec.tokenizers.item_codes import ItemCodes
 
-DENSE_LIMIT = 64 * 2**20  # entries over all dense tables (512 MB of int64) before csr is chosen
 
 
 class CodeTrie:
@@ -52,8 +51,9 @@ class CodeTrie:
                               torch.arange(len(unique_pairs))))
                 self.n_nodes.append(len(unique_pairs))
             node = child
-        dense_entries = sum(n * s for n, s in zip(self.n_nodes, self.codebook_sizes))
-        self.layout = ("dense" if dense_entries <= DENSE_LIMIT else "csr") if layout == "auto" else layout
+        # csr is the default: its window is the level's largest fan-out, never wider than the
+        # codebook, so a step is never slower than dense and memory stays linear in the edges
+        self.layout = "csr" if layout == "auto" else layout
         if self.layout not in ("dense", "csr"):
             raise ValueError(f"layout must be auto, dense or csr, got {layout!r}")
         self.next_node, self.offsets, self.child_code, self.child_next, self.max_fanout = [], [], [], [], []
