@@ -39,7 +39,7 @@ class RQVAEConfig(TokenizerConfig):
     lr: float = 1e-3
     weight_decay: float = 0.0
     batch_size: int = 1024
-    steps: int = 3000
+    steps: int = 2000
     dropout: float = 0.0
 
 
