@@ -180,13 +180,16 @@ def tiny_t5(vocab):
     return T5ForConditionalGeneration(config).eval()
 
 
-def tiny_llama(vocab):
+def tiny_llama(vocab, base_vocab=20):
+    """A tiny Llama with a 20-token "text" vocabulary, then the code tokens added to it."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+    config = LlamaConfig(vocab_size=base_vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0)
-    return LlamaForCausalLM(config).eval()
+    model = LlamaForCausalLM(config)
+    model.resize_token_embeddings(vocab)  # new rows for the code tokens, as for an LLM's added tokens
+    return model.eval()
 
 
 def hf_case(seed=0):

@@ -60,3 +60,22 @@ def test_init_py_in_artefact_folder_is_caught(fixture_root):
     result = run_stage(fixture_root, "tokenizer=random")
     assert result.returncode == 2 and "shadows Hugging Face" in result.stderr
     assert not (fixture_root / "tok" / "random-beauty_lcrec").exists()
+
+
+def test_collaborative_vectors_come_from_a_sasrec_run_of_the_same_dataset(fixture_root):
+    import torch
+
+    from genrec.errors import ArtefactError
+    from genrec.features.collaborative import save_item_vectors
+    from genrec.tokenizers.pipeline import item_vectors
+
+    cfg = compose(["data=beauty_lcrec", f"data.root={fixture_root / 'data'}", f"checkpoints_dir={fixture_root / 'ckpt'}",
+                   "tokenizer=rqkmeans", "tokenizer.vectors=collaborative", "tokenizer.collaborative_run=sasrec_run"])
+    dataset = load_dataset(cfg.data)
+    vectors = torch.randn(dataset.n_items, 8)
+    save_item_vectors(fixture_root / "ckpt" / "sasrec_run", vectors,
+                      {"dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint()})
+    assert torch.equal(item_vectors(cfg, dataset), vectors)
+    save_item_vectors(fixture_root / "ckpt" / "sasrec_run", vectors, {"dataset": "other", "dataset_fingerprint": "x"})
+    with pytest.raises(ArtefactError, match="train SASRec on this dataset"):
+        item_vectors(cfg, dataset)
