@@ -33,6 +33,7 @@ DATA_LOADERS = {
 
 GENERATORS = {
     "sasrec": Entry("genrec.generators.sasrec", "SASRecConfig", "SASRec"),
+    "tiger": Entry("genrec.generators.tiger", "TIGERConfig", "TIGER"),
 }
 
 TOKENIZERS = {

@@ -25,7 +25,6 @@ import torch
 from genrec.tokenizers.item_codes import ItemCodes
 
 
-
 class CodeTrie:
     def __init__(self, codes: torch.Tensor, codebook_sizes: list[int], layout: str = "auto"):
         codes = torch.as_tensor(codes, dtype=torch.long).cpu()

@@ -139,3 +139,21 @@ def run_tokenizer_stage(cfg: DictConfig) -> dict:
     print(headline(report))
     print(f"wrote {directory}/")
     return report
+
+
+def ensure_item_codes(cfg: DictConfig, dataset: RecDataset) -> ItemCodes:
+    """The configured tokenizer's codes: reused from ``tokenizers/<name>/`` when they were fitted
+    on this dataset with this config, else fitted now."""
+    directory = Path(cfg.tokenizers_dir) / cfg.tokenizer.name
+    wanted = {k: v for k, v in to_dict(cfg.tokenizer).items() if k != "name"}
+    if directory.is_dir():
+        try:
+            codes = ItemCodes.load(directory, dataset.fingerprint())
+            if {k: v for k, v in codes.config.items() if k != "name"} == wanted:
+                print(f"reusing item codes {directory} (fingerprint {codes.fingerprint})")
+                return codes
+            print(f"{directory} was fitted with another tokenizer config; refitting")
+        except ArtefactError as err:
+            print(f"{err}\nrefitting")
+    run_tokenizer_stage(cfg)
+    return ItemCodes.load(directory, dataset.fingerprint())

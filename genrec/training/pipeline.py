@@ -52,6 +52,8 @@ def load_weights(model: pl.LightningModule, checkpoint: Path) -> None:
     if not Path(checkpoint).is_file():
         raise ArtefactError(f"no checkpoint at {checkpoint}; train the run first (python train.py ...)")
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    if hasattr(model, "check_checkpoint"):
+        model.check_checkpoint(state, checkpoint)
     model.load_state_dict(state["state_dict"])
 
 
