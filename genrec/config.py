@@ -138,6 +138,9 @@ def compose(args: list[str] | None = None) -> DictConfig:
         experiment = _read_yaml(CONFIG_DIR / "experiment" / f"{experiment_name}.yaml")
         selection.update(experiment.pop("defaults", {}))
     selection.update(choices)
+    unknown = sorted(set(selection) - set(SELECTABLE))
+    if unknown:
+        raise ConfigError(f"defaults: unknown group(s) {unknown}; groups are {list(SELECTABLE)}")
 
     cfg = OmegaConf.structured(RootConfig)
     OmegaConf.set_struct(cfg, False)

@@ -64,3 +64,16 @@ def test_cli_exits_non_zero_with_a_message(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "max_epoch" in result.stderr and "max_epochs" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_group_in_an_experiment_is_rejected(tmp_path, monkeypatch):
+    import genrec.config as config
+
+    for group in ("data", "tokenizer", "generator", "trainer"):
+        (tmp_path / group).symlink_to(config.CONFIG_DIR / group)
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "defaults.yaml").write_text((config.CONFIG_DIR / "defaults.yaml").read_text())
+    (tmp_path / "experiment" / "typo.yaml").write_text("defaults:\n  generater: sasrec\n")
+    monkeypatch.setattr(config, "CONFIG_DIR", tmp_path)
+    with pytest.raises(ConfigError, match="generater"):
+        compose(["experiment=typo"])
