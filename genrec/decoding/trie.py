@@ -15,7 +15,9 @@ Two layouts of the same transitions:
 
 ``children(level, nodes)`` answers both layouts the same way: ``codes [N, F]`` and
 ``next [N, F]`` (``-1`` for no child), with ``F`` the codebook size (dense) or the
-level's largest fan-out (csr). See docs/decoding.md for a drawing.
+level's largest fan-out (csr). The layout is chosen per level (``auto``): dense where
+nodes use most of the codebook and the table is small (the top levels), csr below
+(as STATIC does). See docs/decoding.md for a drawing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from __future__ import annotations
 import torch
 
 from genrec.tokenizers.item_codes import ItemCodes
+
+DENSE_LEVEL_LIMIT = 2**24  # entries of one level's dense table (128 MB of int64) that auto accepts
 
 
 class CodeTrie:
@@ -50,26 +54,36 @@ class CodeTrie:
                               torch.arange(len(unique_pairs))))
                 self.n_nodes.append(len(unique_pairs))
             node = child
-        # csr is the default: its window is the level's largest fan-out, never wider than the
-        # codebook, so a step is never slower than dense and memory stays linear in the edges
-        self.layout = "csr" if layout == "auto" else layout
-        if self.layout not in ("dense", "csr"):
+        if layout not in ("auto", "dense", "csr"):
             raise ValueError(f"layout must be auto, dense or csr, got {layout!r}")
+        self.layouts: list[str] = []
         self.next_node, self.offsets, self.child_code, self.child_next, self.max_fanout = [], [], [], [], []
         for level, (parent, code, child) in enumerate(edges):
-            n = self.n_nodes[level]
-            if self.layout == "dense":
-                table = torch.full((n, self.codebook_sizes[level]), -1, dtype=torch.long)
+            n, size = self.n_nodes[level], self.codebook_sizes[level]
+            counts = torch.bincount(parent, minlength=n)
+            self.max_fanout.append(int(counts.max()))
+            kind = layout if layout != "auto" else self._auto_layout(n, size, self.max_fanout[-1])
+            self.layouts.append(kind)
+            if kind == "dense":
+                table = torch.full((n, size), -1, dtype=torch.long)
                 table[parent, code] = child
                 self.next_node.append(table)
+                self.offsets.append(None), self.child_code.append(None), self.child_next.append(None)
             else:
-                counts = torch.bincount(parent, minlength=n)
                 offsets = torch.zeros(n + 1, dtype=torch.long)
                 offsets[1:] = torch.cumsum(counts, 0)
-                self.offsets.append(offsets)
-                self.child_code.append(code)
-                self.child_next.append(child)
-                self.max_fanout.append(int(counts.max()))
+                self.next_node.append(None)
+                self.offsets.append(offsets), self.child_code.append(code), self.child_next.append(child)
+
+    @staticmethod
+    def _auto_layout(n_nodes: int, size: int, fanout: int) -> str:
+        """Dense where nodes use most of the codebook (same width, no offset arithmetic) and the
+        table is small; csr elsewhere (narrower windows, memory linear in the edges)."""
+        return "dense" if 2 * fanout >= size and n_nodes * size <= DENSE_LEVEL_LIMIT else "csr"
+
+    @property
+    def layout(self) -> str:
+        return self.layouts[0] if len(set(self.layouts)) == 1 else "mixed"
 
     @classmethod
     def from_item_codes(cls, item_codes: ItemCodes, layout: str = "auto") -> CodeTrie:
@@ -77,18 +91,18 @@ class CodeTrie:
 
     def to(self, device) -> CodeTrie:
         for name in ("next_node", "offsets", "child_code", "child_next"):
-            setattr(self, name, [t.to(device) for t in getattr(self, name)])
+            setattr(self, name, [None if t is None else t.to(device) for t in getattr(self, name)])
         return self
 
     def width(self, level: int) -> int:
-        return self.codebook_sizes[level] if self.layout == "dense" else self.max_fanout[level]
+        return self.codebook_sizes[level] if self.layouts[level] == "dense" else self.max_fanout[level]
 
     def children(self, level: int, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes ``[N, F]`` and next nodes (items at the last level) ``[N, F]``, ``-1`` = none.
         A node of ``-1`` (a dead beam) has no children."""
         alive = nodes >= 0
         safe = nodes.clamp(min=0)
-        if self.layout == "dense":
+        if self.layouts[level] == "dense":
             nxt = self.next_node[level][safe]
             codes = torch.arange(nxt.shape[1], device=nodes.device).expand_as(nxt)
         else:
@@ -104,4 +118,4 @@ class CodeTrie:
 
     def memory_bytes(self) -> int:
         tensors = self.next_node + self.offsets + self.child_code + self.child_next
-        return sum(t.numel() * t.element_size() for t in tensors)
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
