@@ -30,7 +30,7 @@ def run_stage(root, *extra):
     return subprocess.run(
         [sys.executable, "train.py", "stage=tokenizer", "data=beauty_lcrec", f"data.root={root / 'data'}",
          f"tokenizers_dir={root / 'tok'}", f"results_dir={root / 'results'}",
-         f"tokenizer.features.cache_dir={root / 'cache'}", *extra],
+         f"tokenizer.features.cache_dir={root / 'cache'}", f"tokenizer.fit_cache_dir={root / 'fits'}", *extra],
         cwd=REPO, capture_output=True, text=True,
     )
 
