@@ -140,6 +140,7 @@ def test_catalogue_of_one_item_and_padding():
     result = constrained_beam_search(model, {"user": torch.arange(2)}, CodeTrie(torch.tensor([[1, 2]]), [2, 3]),
                                      beam_size=4, top_k=3)
     assert result.items.tolist() == [[0, -1, -1], [0, -1, -1]]
+    assert result.codes[0].tolist() == [[1, 2], [-1, -1], [-1, -1]]
     assert torch.isinf(result.scores[:, 1:]).all() and torch.isfinite(result.scores[:, 0]).all()
 
 

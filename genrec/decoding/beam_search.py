@@ -80,6 +80,7 @@ def constrained_beam_search(
         rows = (torch.arange(users, device=device)[:, None] * beams + parent).reshape(-1)
         state = model.reorder(state, rows)
         tokens = token_ids[level][chosen.clamp(min=0)].reshape(-1)
+    codes = torch.where((node >= 0)[..., None], codes, -1)  # dead beams (tiny catalogues) carry no code
     items = node[:, :top_k]
     scores = score[:, :top_k]
     if items.shape[1] < top_k:  # a catalogue smaller than K
