@@ -100,7 +100,7 @@ def train_run(cfg: DictConfig) -> dict:
     if hasattr(model, "export_artefacts"):
         model.export_artefacts(directory, {"dataset": dataset.name, "dataset_fingerprint": dataset_info["fingerprint"],
                                            "run": cfg.run, "checkpoint": str(best)})
-    train_examples = len(datamodule.train_dataset())
+    train_examples = len(trainer.train_dataloader.dataset)  # the dataset fit used, not a rebuilt one
     report = build_report(
         results["valid"], results["test"], to_dict(cfg), cfg.seed, time.perf_counter() - start,
         dataset=dataset_info,
