@@ -144,25 +144,29 @@ class FixedLogProbs:
 
 
 def scaling(args) -> list[dict]:
-    rows = []
+    """Trie build time, memory and decoder time per step for each catalogue size; the timed
+    searches are interleaved across sizes (repeat r of every size, then r + 1), so all sizes
+    see the same machine state."""
     generator = torch.Generator().manual_seed(0)
     sizes = [256, 256, 256, 256]
+    tries, rows = [], []
     for n in args.scaling:
         codes = torch.unique(torch.randint(0, 256, (int(n * 1.02), 4), generator=generator), dim=0)
         codes = codes[torch.randperm(len(codes), generator=generator)[:n]]
         start = time.perf_counter()
-        trie = CodeTrie(codes, sizes)
-        build = time.perf_counter() - start
-        model = FixedLogProbs(args.users * args.beam, sizes)
-        times = []
-        for _ in range(args.repeats):
+        tries.append(CodeTrie(codes, sizes))
+        rows.append({"n_items": len(codes), "layout": tries[-1].layout, "layouts": tries[-1].layouts,
+                     "max_fanout": tries[-1].max_fanout, "build_s": round(time.perf_counter() - start, 3),
+                     "memory_mb": round(tries[-1].memory_bytes() / 2**20, 2), "step_ms_all": []})
+    model = FixedLogProbs(args.users * args.beam, sizes)
+    for _ in range(args.scaling_repeats):
+        for trie, row in zip(tries, rows):
             start = time.perf_counter()
             constrained_beam_search(model, args.users, trie, args.beam, args.top_k)
-            times.append((time.perf_counter() - start) / len(sizes))
-        rows.append({"n_items": len(codes), "layout": trie.layout, "build_s": round(build, 3),
-                     "memory_mb": round(trie.memory_bytes() / 2**20, 2),
-                     "step_ms": round(1000 * statistics.median(times), 2), "step_ms_all": [1000 * t for t in times]})
-        print(rows[-1])
+            row["step_ms_all"].append(1000 * (time.perf_counter() - start) / len(sizes))
+    for row in rows:
+        row["step_ms"] = round(statistics.median(row["step_ms_all"]), 2)
+        print({k: v for k, v in row.items() if k != "step_ms_all"})
     return rows
 
 
@@ -184,6 +188,9 @@ def table(result: dict) -> str:
     ]
     lines += [f"| {r['n_items']:,} | {r['layout']} | {r['build_s']:.2f} s | {r['memory_mb']:.1f} MB | "
               f"{r['step_ms']:.1f} ms |" for r in result["scaling"]]
+    first, last = result["scaling"][0], result["scaling"][-1]
+    lines += ["", f"Time per step grows {result['step_time_growth']:.2f}x from {first['n_items']:,} to "
+              f"{last['n_items']:,} items (medians of {len(last['step_ms_all'])} interleaved runs)."]
     return "\n".join(lines)
 
 
@@ -195,11 +202,13 @@ def main() -> int:
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scaling", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--scaling-repeats", type=int, default=15)
     args = parser.parse_args()
     result = {"vs_hf": compare_with_hf(args), "scaling": scaling(args), "commit": git_commit(),
               "versions": versions(), "hardware": hardware()}
     result["speedup_vs_hf"] = result["vs_hf"]["speedup_vs_hf"]
     result["identical_topk"] = result["vs_hf"]["identical_topk"]
+    result["step_time_growth"] = result["scaling"][-1]["step_ms"] / result["scaling"][0]["step_ms"]
     write_json_atomic(Path("results") / "bench" / "decoding.json", result)
     text = table(result)
     write_text_atomic(Path("results") / "bench" / "decoding.md", text + "\n")

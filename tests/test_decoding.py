@@ -232,3 +232,24 @@ def test_beam_aware_t5_step_matches_t5_forward():
     fast = constrained_beam_search(T5BeamStepModel(model, token_ids), batch, trie, 8, 5)
     assert torch.equal(fast.items, reference.items)
     assert torch.allclose(fast.scores, reference.scores, atol=1e-4)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_length_grouped_encoding_equals_encoding_the_padded_batch(side):
+    from genrec.decoding.t5_beams import T5BeamStepModel, length_groups
+
+    generator = torch.Generator().manual_seed(3)
+    model = tiny_t5(40)
+    lengths = torch.tensor([9, 2, 5, 9, 1, 4, 7])
+    positions = torch.arange(9)[None]
+    mask = (positions >= 9 - lengths[:, None]) if side == "left" else (positions < lengths[:, None])
+    input_ids = torch.where(mask, torch.randint(2, 40, (7, 9), generator=generator), 0)
+    mask = mask.long()
+    groups = length_groups(mask, 3)
+    assert sorted(torch.cat([rows for rows, _ in groups]).tolist()) == list(range(7))
+    assert any(span.stop - span.start < 9 for _, span in groups)  # some groups skip padding
+    with torch.no_grad():
+        reference = model.get_encoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        grouped = T5BeamStepModel(model, [torch.arange(2, 40)], encode_group_size=3).encode(input_ids, mask)
+    real = mask.bool()
+    assert torch.allclose(grouped[real], reference[real], atol=1e-5)

@@ -58,28 +58,30 @@ def constrained_beam_search(
     for level in range(trie.n_levels):
         log_probs, state = model.step(state, tokens)  # [users * beams, vocab]
         beams = node.shape[1]
-        child_codes, child_next = trie.children(level, node.reshape(-1))  # [users * beams, F]
-        width = child_codes.shape[1]
-        valid = child_next >= 0
         live = torch.isfinite(score.reshape(-1))
+        child_codes, child_next = trie.children(level, node.reshape(-1).clamp(min=0))  # [users * beams, F]
+        width = child_next.shape[1]
+        valid = child_next >= 0
         if (live & ~valid.any(1)).any():
             raise DecodingError(f"a live beam has no valid continuation at level {level}: the trie is inconsistent")
-        code_tokens = token_ids[level][child_codes.clamp(min=0)]
-        candidate = score.reshape(-1, 1) + log_probs.gather(1, code_tokens).float()
-        candidate = candidate.masked_fill(~valid, float("-inf")).view(users, beams * width)
+        level_log_probs = log_probs.index_select(1, token_ids[level]).float()  # [users * beams, codebook]
+        if child_codes is not None:  # csr: the window's codes; dense: column c is code c
+            level_log_probs = level_log_probs.gather(1, child_codes.clamp(min=0))
+        candidate = (score.reshape(-1, 1) + level_log_probs).masked_fill_(~valid, float("-inf"))
         if count_unconstrained:
             invalid_unconstrained += _unconstrained_invalid_share(
                 log_probs, token_ids[level], score, child_codes, valid, beam_size, users, beams)
         k = min(beam_size, beams * width)
-        score, pick = candidate.topk(k, dim=1)  # sorted, best first
+        score, pick = candidate.view(users, beams * width).topk(k, dim=1)  # sorted, best first
         parent = pick // width
-        node = child_next.reshape(users, beams * width).gather(1, pick)
-        chosen = child_codes.reshape(users, beams * width).gather(1, pick)
+        node = child_next.view(users, beams * width).gather(1, pick).long()
+        chosen = pick % width if child_codes is None else child_codes.view(users, beams * width).gather(1, pick)
         node = torch.where(torch.isfinite(score), node, torch.full_like(node, -1))
         codes = torch.cat([codes.gather(1, parent[..., None].expand(-1, -1, codes.shape[2])), chosen[..., None]], 2)
-        rows = (torch.arange(users, device=device)[:, None] * beams + parent).reshape(-1)
-        state = model.reorder(state, rows)
-        tokens = token_ids[level][chosen.clamp(min=0)].reshape(-1)
+        if level + 1 < trie.n_levels:  # the last level's choice needs no further model step
+            rows = (torch.arange(users, device=device)[:, None] * beams + parent).reshape(-1)
+            state = model.reorder(state, rows)
+            tokens = token_ids[level][chosen.clamp(min=0)].reshape(-1)
     codes = torch.where((node >= 0)[..., None], codes, -1)  # dead beams (tiny catalogues) carry no code
     items = node[:, :top_k]
     scores = score[:, :top_k]
@@ -99,9 +101,12 @@ def _unconstrained_invalid_share(log_probs, level_tokens, score, child_codes, va
     (a per-level diagnostic of what the constraint prevents)."""
     per_code = score.reshape(-1, 1) + log_probs[:, level_tokens].float()  # [users*beams, V]
     n_codes = per_code.shape[1]
-    dense_valid = torch.zeros(per_code.shape[0], n_codes + 1, dtype=torch.bool, device=per_code.device)
-    dense_valid.scatter_(1, torch.where(valid, child_codes, n_codes), True)  # absent children -> spare column
-    dense_valid = dense_valid[:, :n_codes]
+    if child_codes is None:  # a dense level: valid is already per code
+        dense_valid = valid
+    else:
+        dense_valid = torch.zeros(per_code.shape[0], n_codes + 1, dtype=torch.bool, device=per_code.device)
+        dense_valid.scatter_(1, torch.where(valid, child_codes, n_codes), True)  # absent children -> spare column
+        dense_valid = dense_valid[:, :n_codes]
     k = min(beam_size, beams * n_codes)
     _, pick = per_code.view(users, beams * n_codes).topk(k, dim=1)
     ok = dense_valid.reshape(users, beams * n_codes).gather(1, pick)

@@ -13,9 +13,10 @@ Two layouts of the same transitions:
   read as a fixed-width window of ``max_fanout[l]`` edges starting at its offset,
   masked past its own count: still one gather, static shapes, memory linear in edges.
 
-``children(level, nodes)`` answers both layouts the same way: ``codes [N, F]`` and
-``next [N, F]`` (``-1`` for no child), with ``F`` the codebook size (dense) or the
-level's largest fan-out (csr). The layout is chosen per level (``auto``): dense where
+``children(level, nodes)`` answers both layouts the same way: ``next [N, F]`` (``-1``
+for no child) and the children's codes (``None`` for a dense level, where column ``c``
+is code ``c``), with ``F`` the codebook size (dense) or the level's largest fan-out
+(csr). Transition tables hold int32 (item ids and node ids stay below 2**31). The layout is chosen per level (``auto``): dense where
 nodes use most of the codebook and the table is small (the top levels), csr below
 (as STATIC does). See docs/decoding.md for a drawing.
 """
@@ -65,15 +66,15 @@ class CodeTrie:
             kind = layout if layout != "auto" else self._auto_layout(n, size, self.max_fanout[-1])
             self.layouts.append(kind)
             if kind == "dense":
-                table = torch.full((n, size), -1, dtype=torch.long)
-                table[parent, code] = child
+                table = torch.full((n, size), -1, dtype=torch.int32)  # item ids < 2**31
+                table[parent, code] = child.int()
                 self.next_node.append(table)
                 self.offsets.append(None), self.child_code.append(None), self.child_next.append(None)
             else:
                 offsets = torch.zeros(n + 1, dtype=torch.long)
                 offsets[1:] = torch.cumsum(counts, 0)
                 self.next_node.append(None)
-                self.offsets.append(offsets), self.child_code.append(code), self.child_next.append(child)
+                self.offsets.append(offsets), self.child_code.append(code), self.child_next.append(child.int())
 
     @staticmethod
     def _auto_layout(n_nodes: int, size: int, fanout: int) -> str:
@@ -97,24 +98,20 @@ class CodeTrie:
     def width(self, level: int) -> int:
         return self.codebook_sizes[level] if self.layouts[level] == "dense" else self.max_fanout[level]
 
-    def children(self, level: int, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Codes ``[N, F]`` and next nodes (items at the last level) ``[N, F]``, ``-1`` = none.
-        A node of ``-1`` (a dead beam) has no children."""
-        alive = nodes >= 0
-        safe = nodes.clamp(min=0)
+    def children(self, level: int, nodes: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Children of ``nodes`` (which must be ``>= 0``) as ``(codes, next)``, both ``[N, F]``:
+        the code of each child and its node at the next level (its item at the last level),
+        ``-1`` where there is no child. For a dense level ``codes`` is ``None``: the child in
+        column ``c`` has code ``c``, so callers can slice per-code values instead of gathering."""
         if self.layouts[level] == "dense":
-            nxt = self.next_node[level][safe]
-            codes = torch.arange(nxt.shape[1], device=nodes.device).expand_as(nxt)
-        else:
-            start = self.offsets[level][safe]
-            count = self.offsets[level][safe + 1] - start
-            window = torch.arange(self.max_fanout[level], device=nodes.device)
-            edge = (start[:, None] + window).clamp(max=len(self.child_code[level]) - 1)
-            present = window < count[:, None]
-            codes = torch.where(present, self.child_code[level][edge], -1)
-            nxt = torch.where(present, self.child_next[level][edge], -1)
-        nxt = torch.where(alive[:, None], nxt, -1)
-        return codes, nxt
+            return None, self.next_node[level][nodes]
+        start = self.offsets[level][nodes]
+        count = self.offsets[level][nodes + 1] - start
+        window = torch.arange(self.max_fanout[level], device=nodes.device)
+        edge = (start[:, None] + window).clamp(max=len(self.child_code[level]) - 1)
+        present = window < count[:, None]
+        codes = torch.where(present, self.child_code[level][edge], -1)
+        return codes, torch.where(present, self.child_next[level][edge], -1)
 
     def memory_bytes(self) -> int:
         tensors = self.next_node + self.offsets + self.child_code + self.child_next
