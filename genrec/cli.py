@@ -39,7 +39,44 @@ def _train(args: list[str]) -> None:
         raise GenrecError(f"stage={cfg.stage!r} is not available; known stages: ['generator', 'tokenizer']")
 
 
+RECOMMEND_KEYS = ("checkpoint", "history", "top_k", "user", "exclude_history")
+
+
+def _recommend(args: list[str]) -> None:
+    """``recommend checkpoint=<run dir or .ckpt> history=[id or title, ...] [top_k=10] [user=<id>]
+    [exclude_history=true]``, plus the evaluation overrides (data.root=...)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from genrec.errors import ConfigError
+    from genrec.recommend import Recommender, format_recommendations
+
+    overrides = [a for a in args if a.split("=", 1)[0] in EVALUATE_OVERRIDABLE]
+    rest = [a for a in args if a not in overrides]
+    try:
+        options = OmegaConf.to_container(OmegaConf.from_dotlist(rest))
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"recommend: cannot parse {rest}: {err}") from None
+    unknown = sorted(set(options) - set(RECOMMEND_KEYS))
+    if unknown:
+        raise ConfigError(f"recommend: unknown keys {unknown}; valid keys: {list(RECOMMEND_KEYS)} and "
+                          f"{list(EVALUATE_OVERRIDABLE)}")
+    for key in ("checkpoint", "history"):
+        if options.get(key) in (None, "", []):
+            raise ConfigError(f"recommend: {key}=... is required, e.g. python evaluate.py recommend "
+                              "checkpoint=checkpoints/<run> history=[<item id or exact title>,...]")
+    history = options["history"] if isinstance(options["history"], list) else [options["history"]]
+    top_k = options.get("top_k", 10)
+    if not isinstance(top_k, int) or isinstance(top_k, bool):
+        raise ConfigError(f"recommend: top_k must be an integer, got {top_k!r}")
+    recommender = Recommender.from_checkpoint(options["checkpoint"], overrides)
+    rows = recommender.recommend(history, top_k, options.get("user"), bool(options.get("exclude_history", True)))
+    print(format_recommendations(rows))
+
+
 def _evaluate(args: list[str]) -> None:
+    if args and args[0] == "recommend":
+        return _recommend(args[1:])
     from genrec.config import compose
     from genrec.training.pipeline import evaluate_saved_run
 

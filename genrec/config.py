@@ -39,6 +39,7 @@ class TrainerConfig:
     patience: int = 10  # early stopping: validation checks without improvement
     check_val_every_n_epoch: int = 1
     val_check_interval: float | None = None  # or a number of training steps (TIGER-style)
+    val_users: int | None = None  # validate during training on this many seeded-random users; reports use all
     gradient_clip_val: float | None = None
     num_workers: int = 0
     log_every_n_steps: int = 50
@@ -56,7 +57,7 @@ class EvaluationConfig:
 
 @dataclass
 class RootConfig:
-    run: str | None = None  # run name; default <experiment> or <model>-<dataset>
+    run: str | None = None  # default: <model>-<tokenizer.name> for code-reading generators (tiger-rqvae-beauty), else <experiment> or <model>-<dataset>
     seed: int = 42
     stage: str = "generator"
     experiment: str | None = None
@@ -165,7 +166,10 @@ def compose(args: list[str] | None = None) -> DictConfig:
     if cfg.tokenizer.name is None:
         cfg.tokenizer.name = f"{selection['tokenizer']}-{cfg.data.dataset}"
     if cfg.run is None:
-        cfg.run = experiment_name or f"{cfg.generator.model}-{cfg.data.dataset}"
+        if lookup("generator", cfg.generator.model).reads_item_codes:  # tiger-rqvae_sinkhorn-beauty
+            cfg.run = f"{cfg.generator.model}-{cfg.tokenizer.name}"
+        else:
+            cfg.run = experiment_name or f"{cfg.generator.model}-{cfg.data.dataset}"
     return cfg
 
 

@@ -16,6 +16,7 @@ class Entry:
     module: str
     config: str  # the dataclass holding this implementation's config keys
     build: str  # the function or class the config is given to
+    reads_item_codes: bool = False  # a generator over a tokenizer's codes: runs are named after the codes
 
     def config_class(self):
         return getattr(importlib.import_module(self.module), self.config)
@@ -33,7 +34,7 @@ DATA_LOADERS = {
 
 GENERATORS = {
     "sasrec": Entry("genrec.generators.sasrec", "SASRecConfig", "SASRec"),
-    "tiger": Entry("genrec.generators.tiger", "TIGERConfig", "TIGER"),
+    "tiger": Entry("genrec.generators.tiger", "TIGERConfig", "TIGER", reads_item_codes=True),
 }
 
 TOKENIZERS = {

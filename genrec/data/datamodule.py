@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
 import pytorch_lightning as pl
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from genrec.data.batches import EvalDataset, PrefixDataset, SequenceWindowDataset, collate
 from genrec.data.dataset import RecDataset
@@ -28,6 +29,7 @@ class SequentialDataModule(pl.LightningDataModule):
         eval_batch_size: int = 512,
         num_workers: int = 0,
         seed: int = 0,
+        val_users: int | None = None,
     ):
         super().__init__()
         if train_form not in TRAIN_FORMS:
@@ -39,6 +41,7 @@ class SequentialDataModule(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.val_users = val_users
 
     @property
     def n_items(self) -> int:
@@ -62,8 +65,22 @@ class SequentialDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_dataset(), self.batch_size, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(EvalDataset(self.split.valid), self.eval_batch_size, shuffle=False)
+    def val_dataloader(self, full: bool = False) -> DataLoader:
+        """Validation users; during training (``full=False``) a fixed seeded sample of
+        ``val_users`` of them when set, which makes frequent checkpoint selection affordable
+        for models that rank by beam search. Reports use ``full=True``."""
+        dataset = EvalDataset(self.split.valid)
+        if not full and self.val_users and self.val_users < len(dataset):
+            chosen = np.sort(np.random.default_rng(self.seed).choice(len(dataset), self.val_users, replace=False))
+            dataset = _EvalSubset(dataset, chosen)
+        return self._loader(dataset, self.eval_batch_size, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(EvalDataset(self.split.test), self.eval_batch_size, shuffle=False)
+
+
+class _EvalSubset(Subset):
+    """A subset of an ``EvalDataset`` that still answers ``lengths()`` (for length grouping)."""
+
+    def lengths(self) -> np.ndarray:
+        return self.dataset.lengths()[self.indices]

@@ -44,6 +44,10 @@ class Catalog:
         except KeyError:
             raise KeyError(f"item {external_id!r} is not in the {self.dataset} catalogue") from None
 
+    def find(self, external_id: str) -> int | None:
+        """Internal id of an external id, ``None`` when unknown."""
+        return self._index.get(str(external_id))
+
     def field(self, name: str, item: int) -> Any:
         values = self.fields.get(name)
         return None if values is None else values[item]

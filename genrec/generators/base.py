@@ -24,6 +24,10 @@ class RankingModule(pl.LightningModule):
     def target_ranks(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
+    def recommend(self, users: torch.Tensor, history: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-``top_k`` item ids ``[B, top_k]`` and their scores for left-padded histories."""
+        raise NotImplementedError
+
     def validation_step(self, batch, batch_idx):
         self.valid_metrics.update(self.target_ranks(batch))
 
@@ -65,3 +69,8 @@ class ScoringModule(RankingModule):
 
     def target_ranks(self, batch):
         return target_ranks(self.masked_scores(batch), batch["target"])
+
+    @torch.no_grad()
+    def recommend(self, users, history, top_k):
+        scores, items = self.score_all(history).float().topk(top_k, dim=1)
+        return items, scores

@@ -82,12 +82,13 @@ class TIGER(RankingModule):
 
     @torch.no_grad()
     def recommend(self, users: torch.Tensor, history: torch.Tensor, top_k: int):
-        """Top-``top_k`` items (and scores) per user by constrained beam search."""
+        """Top-``top_k`` items (and summed log-prob scores) per user by constrained beam search
+        (beam ``max(generator.beam_size, top_k)``)."""
         input_ids, attention = self.vocab.history_tokens(users, history)
         step_model = T5BeamStepModel(self.t5, [t.to(self.device) for t in self.vocab.level_token_ids])
         trie = self.trie.to(self.device)
         result = constrained_beam_search(step_model, {"input_ids": input_ids, "attention_mask": attention},
-                                         trie, self.cfg.beam_size, top_k)
+                                         trie, max(self.cfg.beam_size, top_k), top_k)
         return result.items, result.scores
 
     def target_ranks(self, batch):

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+
+class TrainingThroughput(Callback):
+    """Seconds spent in training batches (forward, backward, optimiser; not validation) and the
+    examples they held, so reports can state training samples/s."""
+
+    def __init__(self):
+        self.seconds, self.samples, self._start = 0.0, 0, 0.0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.seconds += time.perf_counter() - self._start
+        self.samples += len(next(iter(batch.values())))
+
+    def summary(self) -> dict:
+        rate = self.samples / self.seconds if self.seconds else None
+        return {"train_batches_s": round(self.seconds, 1), "samples_seen": self.samples,
+                "samples_per_s": round(rate, 1) if rate else None}
 
 
 def build_trainer(cfg, run_dir: Path) -> tuple[pl.Trainer, ModelCheckpoint]:
@@ -20,7 +41,7 @@ def build_trainer(cfg, run_dir: Path) -> tuple[pl.Trainer, ModelCheckpoint]:
         dirpath=run_dir, filename="best", monitor=monitor, mode="max",
         save_top_k=1, save_last=True, enable_version_counter=False,
     )
-    callbacks = [checkpoint, EarlyStopping(monitor=monitor, mode="max", patience=t.patience)]
+    callbacks = [checkpoint, EarlyStopping(monitor=monitor, mode="max", patience=t.patience, check_on_train_epoch_end=False), TrainingThroughput()]
     loggers = [
         CSVLogger(run_dir, name="logs", version=""),
         TensorBoardLogger(run_dir, name="logs", version="", default_hp_metric=False),
@@ -51,8 +72,8 @@ def stop_reason(trainer: pl.Trainer, cfg) -> str:
     early = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
     if early is not None and early.stopped_epoch > 0:
         return "early_stopping"
-    if trainer.current_epoch >= cfg.trainer.max_epochs:
-        return "max_epochs"
     if cfg.trainer.max_steps > 0 and trainer.global_step >= cfg.trainer.max_steps:
         return "max_steps"
+    if trainer.current_epoch >= cfg.trainer.max_epochs:
+        return "max_epochs"
     return "max_time" if cfg.trainer.max_time_minutes else "interrupted"

@@ -23,7 +23,7 @@ from genrec.evaluation.evaluator import evaluate_model
 from genrec.evaluation.report import build_report, format_table, write_report
 from genrec.registry import lookup
 from genrec.run_info import git_commit
-from genrec.training.engine import build_trainer, stop_reason
+from genrec.training.engine import TrainingThroughput, build_trainer, stop_reason
 
 
 def build_datamodule(cfg: DictConfig, dataset=None) -> SequentialDataModule:
@@ -36,6 +36,7 @@ def build_datamodule(cfg: DictConfig, dataset=None) -> SequentialDataModule:
         eval_batch_size=cfg.trainer.eval_batch_size,
         num_workers=cfg.trainer.num_workers,
         seed=cfg.seed,
+        val_users=cfg.trainer.val_users,
     )
 
 
@@ -60,7 +61,7 @@ def load_weights(model: pl.LightningModule, checkpoint: Path) -> None:
 def evaluate_run(cfg: DictConfig, model, datamodule, progress: bool = True) -> dict:
     """Valid and test metrics of ``model`` plus timing, in the metrics.json shape's parts."""
     ks = tuple(cfg.evaluation.ks)
-    valid, _ = evaluate_model(model, datamodule.val_dataloader(), ks, "valid", progress)
+    valid, _ = evaluate_model(model, datamodule.val_dataloader(full=True), ks, "valid", progress)
     test, timing = evaluate_model(model, datamodule.test_dataloader(), ks, "test", progress)
     return {"valid": valid, "test": test, "eval": timing}
 
@@ -101,6 +102,7 @@ def train_run(cfg: DictConfig) -> dict:
         model.export_artefacts(directory, {"dataset": dataset.name, "dataset_fingerprint": dataset_info["fingerprint"],
                                            "run": cfg.run, "checkpoint": str(best)})
     train_examples = len(trainer.train_dataloader.dataset)  # the dataset fit used, not a rebuilt one
+    throughput = next(c for c in trainer.callbacks if isinstance(c, TrainingThroughput)).summary()
     report = build_report(
         results["valid"], results["test"], to_dict(cfg), cfg.seed, time.perf_counter() - start,
         dataset=dataset_info,
@@ -110,6 +112,7 @@ def train_run(cfg: DictConfig) -> dict:
             "steps": trainer.global_step,
             "wall_time_s": round(fit_seconds, 2),
             "examples_per_epoch": train_examples,
+            **throughput,  # this process's training batches only (a resumed run counts its own part)
             "best_checkpoint": str(best),
             "best_valid_score": float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None,
             "resumed_from": str(resume_from) if resume_from else None,

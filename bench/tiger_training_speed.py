@@ -1,0 +1,119 @@
+"""TIGER training throughput: samples/s of one optimiser step, before and after the speed work.
+
+    python bench/tiger_training_speed.py [--dataset beauty] [--tokenizer rqvae] [--steps 6] [--repeats 3]
+
+Side by side in one run, same model (TIGER size), same Beauty training prefixes,
+batch 256, AdamW step included:
+
+* ``padded_to_max_fp32``: every history padded to 20 items (80 code tokens + user), float32
+  (the "before": one step took about 6 s on these CPUs in the issue's measurement);
+* ``grouped_fp32``: batches of similar history length, each padded to its longest
+  (the ``LengthGroupedBatchSampler`` the datamodule uses);
+* ``grouped_bf16``: the same under ``torch.autocast(bfloat16)`` (``trainer.precision=bf16-mixed``).
+
+Each setting runs ``steps`` timed steps (after one warm-up step) on the same batches;
+settings are interleaved over ``repeats`` rounds and the median step time is reported.
+Writes ``results/bench/tiger_training_speed.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
+from genrec.config import compose  # noqa: E402
+from genrec.data.batches import collate  # noqa: E402
+from genrec.run_info import git_commit, hardware, versions  # noqa: E402
+from genrec.training.pipeline import build_datamodule, build_generator  # noqa: E402
+
+SETTINGS = ("padded_to_max_fp32", "grouped_fp32", "grouped_bf16")
+
+
+def batches(datamodule, steps: int, grouped: bool) -> list[dict]:
+    """``steps + 1`` training batches of 256: drawn at random from one epoch of the
+    length-grouped loader (so their lengths follow the epoch's mix), or random examples
+    padded to the full history length."""
+    generator = torch.Generator().manual_seed(0)
+    if grouped:
+        epoch = list(datamodule.train_dataloader())
+        return [epoch[i] for i in torch.randperm(len(epoch), generator=generator)[:steps + 1].tolist()]
+    dataset = datamodule.train_dataset()
+    out = []
+    for _ in range(steps + 1):
+        index = torch.randint(len(dataset), (datamodule.batch_size,), generator=generator).tolist()
+        batch = collate([dataset[i] for i in index])
+        pad = datamodule.split.max_history - batch["history"].shape[1]
+        batch["history"] = torch.nn.functional.pad(batch["history"], (pad, 0), value=-1)
+        out.append(batch)
+    return out
+
+
+def time_steps(model, optimizer, data: list[dict], bf16: bool) -> list[float]:
+    model.train()
+    times = []
+    for i, batch in enumerate(data):
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
+            loss = model.training_step(batch, i)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if i > 0:  # the first step warms up
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="beauty")
+    parser.add_argument("--tokenizer", default="rqvae")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    cfg = compose([f"experiment=tiger_{args.dataset}", f"tokenizer={args.tokenizer}", "trainer.batch_size=256"])
+    datamodule = build_datamodule(cfg)
+    model = build_generator(cfg, datamodule)
+    model.log = lambda *a, **k: None  # no Trainer attached
+    optimizer = model.configure_optimizers()["optimizer"]
+    data = {"padded_to_max_fp32": batches(datamodule, args.steps, grouped=False),
+            "grouped_fp32": batches(datamodule, args.steps, grouped=True)}
+    data["grouped_bf16"] = data["grouped_fp32"]
+    tokens = {name: statistics.mean(b["history"].shape[1] for b in d[1:]) for name, d in data.items()}
+    step_s = {name: [] for name in SETTINGS}
+    for _ in range(args.repeats):
+        for name in SETTINGS:
+            step_s[name] += time_steps(model, optimizer, data[name], bf16=name.endswith("bf16"))
+    rows = []
+    for name in SETTINGS:
+        median = statistics.median(step_s[name])
+        rows.append({"setting": name, "mean_history_items_per_batch": tokens[name], "step_s": median,
+                     "samples_per_s": cfg.trainer.batch_size / median, "step_s_all": step_s[name]})
+        print(rows[-1]["setting"], f"{median:.3f} s/step", f"{rows[-1]['samples_per_s']:.0f} samples/s")
+    base = rows[0]["samples_per_s"]
+    result = {"dataset": args.dataset, "tokenizer": cfg.tokenizer.name, "batch_size": cfg.trainer.batch_size,
+              "steps_per_setting": args.steps * args.repeats, "settings": rows,
+              "speedup_vs_padded_fp32": {r["setting"]: r["samples_per_s"] / base for r in rows},
+              "commit": git_commit(), "versions": versions(), "hardware": hardware()}
+    write_json_atomic(Path("results") / "bench" / "tiger_training_speed.json", result)
+    lines = [f"TIGER training step, {args.dataset} ({cfg.tokenizer.name} codes), batch 256, AdamW; medians of "
+             f"{args.steps * args.repeats} steps; {result['hardware']['cpu']} "
+             f"({result['hardware']['torch_threads']} threads).", "",
+             "| setting | history items per batch | s/step | samples/s | speed-up |", "|---|---|---|---|---|"]
+    lines += [f"| {r['setting']} | {r['mean_history_items_per_batch']:.1f} | {r['step_s']:.3f} | "
+              f"{r['samples_per_s']:.0f} | {r['samples_per_s'] / base:.1f}x |" for r in rows]
+    write_text_atomic(Path("results") / "bench" / "tiger_training_speed.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
