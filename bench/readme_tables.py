@@ -1,10 +1,9 @@
-"""Refresh the result tables in README.md from the committed result files.
+"""Refresh the result tables in README.md and docs/ from the committed result files.
 
     python bench/readme_tables.py
 
-Each table sits between ``<!-- NAME -->`` and ``<!-- /NAME -->`` markers and is copied
-from the ``.md`` table a benchmark wrote (``results/sasrec/table.md``,
-``results/tokenizers/table.md``, ``results/bench/decoding.md``).
+Each table sits between ``<!-- NAME -->`` and ``<!-- /NAME -->`` markers (in any of
+``DOCUMENTS``) and is copied from the ``.md`` table a benchmark wrote.
 """
 
 from __future__ import annotations
@@ -18,21 +17,26 @@ TABLES = {
     "SASREC-TABLE": ROOT / "results" / "sasrec" / "table.md",
     "TOKENIZER-TABLE": ROOT / "results" / "tokenizers" / "table.md",
     "DECODING-TABLE": ROOT / "results" / "bench" / "decoding.md",
+    "TIGER-TABLE": ROOT / "results" / "tiger" / "table.md",
+    "TIGER-SPEED-TABLE": ROOT / "results" / "bench" / "tiger_training_speed.md",
 }
+DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "tiger.md"]
 
 
 def main() -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    for marker, source in TABLES.items():
-        if not source.is_file():
-            print(f"skip {marker}: {source.relative_to(ROOT)} does not exist yet")
-            continue
-        body = source.read_text().strip()
-        pattern = re.compile(rf"(<!-- {marker} -->\n).*?(\n<!-- /{marker} -->)", re.S)
-        text, count = pattern.subn(lambda m, b=body: m.group(1) + b + m.group(2), text)
-        print(f"{marker}: {'updated' if count else 'marker not found'}")
-    readme.write_text(text)
+    for document in DOCUMENTS:
+        text = document.read_text()
+        for marker, source in TABLES.items():
+            if f"<!-- {marker} -->" not in text:
+                continue
+            if not source.is_file():
+                print(f"skip {marker}: {source.relative_to(ROOT)} does not exist yet")
+                continue
+            body = source.read_text().strip()
+            pattern = re.compile(rf"(<!-- {marker} -->\n).*?(\n<!-- /{marker} -->)", re.S)
+            text = pattern.sub(lambda m, b=body: m.group(1) + b + m.group(2), text)
+            print(f"{document.relative_to(ROOT)}: {marker} updated")
+        document.write_text(text)
     return 0
 
 

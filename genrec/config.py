@@ -53,6 +53,7 @@ class EvaluationConfig:
     ks: list[int] = field(default_factory=lambda: [1, 5, 10, 20])
     monitor: str = "ndcg@10"  # validation metric for model selection and early stopping
     exclude_seen: bool = True  # score-based models: never rank items the user already has
+    valid_sample_in_report: bool = False  # report validation on trainer.val_users only (beam search is costly)
 
 
 @dataclass

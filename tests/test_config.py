@@ -30,7 +30,7 @@ def test_default_run_name_without_experiment():
 
 def test_unknown_key_lists_valid_keys():
     with pytest.raises(ConfigError) as err:
-        compose(["generator.hiden_size=3"])
+        compose(["experiment=sasrec_ml100k", "generator.hiden_size=3"])
     assert "hiden_size" in str(err.value) and "hidden_size" in str(err.value)
 
 

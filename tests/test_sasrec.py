@@ -66,8 +66,8 @@ def test_exclude_seen_masks_history_items():
 def test_cli_trains_evaluates_and_exports_embeddings(tmp_path, data_root):
     common = [f"data.root={data_root}", f"results_dir={tmp_path / 'results'}",
               f"checkpoints_dir={tmp_path / 'ckpt'}", "run=cli_smoke"]
-    train = subprocess.run([sys.executable, "train.py", "trainer=smoke", *common], cwd=REPO,
-                           capture_output=True, text=True)
+    train = subprocess.run([sys.executable, "train.py", "experiment=sasrec_ml100k", "trainer=smoke", *common],
+                           cwd=REPO, capture_output=True, text=True)
     assert train.returncode == 0, train.stderr[-2000:]
     assert "recall@10" in train.stdout
     report = json.loads((tmp_path / "results" / "cli_smoke" / "metrics.json").read_text())

@@ -11,15 +11,19 @@ from genrec.evaluation.metrics import metrics_from_ranks
 
 
 @torch.no_grad()
-def evaluate_model(model, loader, ks, desc: str = "evaluate", progress: bool = True) -> tuple[dict, dict]:
-    """Metrics ``{"recall@K", "ndcg@K"}`` and timing ``{"users", "seconds", "users_per_s"}``."""
+def evaluate_model(model, loader, ks, desc: str = "evaluate", progress: bool = True,
+                   bf16: bool = False) -> tuple[dict, dict]:
+    """Metrics ``{"recall@K", "ndcg@K"}`` and timing ``{"users", "seconds", "users_per_s"}``.
+    ``bf16``: score under bfloat16 autocast, as a model trained with ``bf16-mixed`` was
+    validated during training."""
     was_training = model.training
     model.eval()
     ranks = []
     start = time.perf_counter()
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
         batch = {k: v.to(model.device) for k, v in batch.items()}
-        ranks.append(model.target_ranks(batch).cpu())
+        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
+            ranks.append(model.target_ranks(batch).cpu())
     seconds = time.perf_counter() - start
     model.train(was_training)
     ranks = torch.cat(ranks) if ranks else torch.zeros(0)

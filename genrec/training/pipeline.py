@@ -61,9 +61,12 @@ def load_weights(model: pl.LightningModule, checkpoint: Path) -> None:
 def evaluate_run(cfg: DictConfig, model, datamodule, progress: bool = True) -> dict:
     """Valid and test metrics of ``model`` plus timing, in the metrics.json shape's parts."""
     ks = tuple(cfg.evaluation.ks)
-    valid, _ = evaluate_model(model, datamodule.val_dataloader(full=True), ks, "valid", progress)
-    test, timing = evaluate_model(model, datamodule.test_dataloader(), ks, "test", progress)
-    return {"valid": valid, "test": test, "eval": timing}
+    bf16 = cfg.trainer.precision.startswith("bf16")
+    valid_loader = datamodule.val_dataloader(full=not cfg.evaluation.valid_sample_in_report)
+    valid, valid_timing = evaluate_model(model, valid_loader, ks, "valid", progress, bf16)
+    test, timing = evaluate_model(model, datamodule.test_dataloader(), ks, "test", progress, bf16)
+    return {"valid": valid, "test": test, "eval": {**timing, "valid_users": valid_timing["users"],
+                                                    "precision": "bf16 autocast" if bf16 else "float32"}}
 
 
 def publish(cfg: DictConfig, report: dict) -> dict:
