@@ -35,6 +35,7 @@ DATA_LOADERS = {
 GENERATORS = {
     "sasrec": Entry("genrec.generators.sasrec", "SASRecConfig", "SASRec"),
     "tiger": Entry("genrec.generators.tiger", "TIGERConfig", "TIGER", reads_item_codes=True),
+    "prorec": Entry("genrec.generators.prorec", "PRORecConfig", "PRORec", reads_item_codes=True),
 }
 
 TOKENIZERS = {

@@ -107,6 +107,12 @@ class SASRec(ScoringModule):
         return last @ self.item_emb.weight[1:].T
 
     def training_step(self, batch, batch_idx):
+        loss, positions = self.next_item_loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=positions)
+        return loss
+
+    def next_item_loss(self, batch) -> tuple[torch.Tensor, int]:
+        """The configured next-item loss over every valid position, and the number of positions."""
         features = self.sequence_features(batch["history"])
         targets = batch["target_seq"]
         valid = targets >= 0
@@ -122,8 +128,7 @@ class SASRec(ScoringModule):
             loss = F.binary_cross_entropy_with_logits(
                 pos_logit, torch.ones_like(pos_logit)
             ) + F.binary_cross_entropy_with_logits(neg_logit, torch.zeros_like(neg_logit))
-        self.log("train/loss", loss, prog_bar=True, batch_size=int(valid.sum()))
-        return loss
+        return loss, int(valid.sum())
 
     def configure_optimizers(self):
         return torch.optim.Adam(

@@ -72,13 +72,19 @@ class TIGER(RankingModule):
         self.save_hyperparameters({"config": vars(cfg).copy(), "item_codes_fingerprint": item_codes.fingerprint})
 
     def training_step(self, batch, batch_idx):
+        loss, _ = self.code_loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["target"]))
+        return loss
+
+    def code_loss(self, batch, hidden_states: bool = False):
+        """Cross-entropy of the target's code tokens under teacher forcing, and T5's outputs
+        (with every layer's hidden states when ``hidden_states``)."""
         input_ids, attention = self.vocab.history_tokens(batch["user"], batch["history"])
         labels = self.vocab.target_tokens(batch["target"])
         decoder_input = torch.cat([torch.full_like(labels[:, :1], PAD), labels[:, :-1]], 1)  # teacher forcing
-        logits = self.t5(input_ids=input_ids, attention_mask=attention, decoder_input_ids=decoder_input).logits
-        loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten())
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(labels))
-        return loss
+        outputs = self.t5(input_ids=input_ids, attention_mask=attention, decoder_input_ids=decoder_input,
+                          output_hidden_states=hidden_states)
+        return F.cross_entropy(outputs.logits.flatten(0, 1).float(), labels.flatten()), outputs
 
     @torch.no_grad()
     def recommend(self, users: torch.Tensor, history: torch.Tensor, top_k: int):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from genrec.features.alignment import FusionConfig
 from genrec.features.text import TextFeatureConfig
 
 
@@ -27,9 +28,11 @@ class TokenizerConfig:
     exact_fallback: bool = True  # after Sinkhorn rounds, see genrec/tokenizers/collisions.py
     standardize: bool = True  # z-score each input dimension before fitting
     min_level1_usage: float = 0.5  # warn loudly when level 1 uses fewer codes than this share
-    vectors: str = "text"  # text | collaborative (SASRec item embeddings of collaborative_run)
+    vectors: str = "text"  # text | collaborative (SASRec item embeddings of collaborative_run) | fused (PRORec)
     collaborative_run: str | None = None  # checkpoints/<run> holding item_embeddings.safetensors
     features: TextFeatureConfig = field(default_factory=TextFeatureConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)  # vectors=fused: PRORec stage 1
+    fusion_cache_dir: str | None = ".cache/genrec/fusion"  # reuse a stage-1 fit; null: off
     fit_cache_dir: str | None = ".cache/genrec/fits"  # reuse a fit when only collision keys change; null: off
 
 

@@ -15,12 +15,13 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from genrec.artefacts import write_json_atomic
+from genrec.artefacts import read_json, read_tensors, write_json_atomic, write_tensors_atomic
 from genrec.config import to_dict
 from genrec.data import RecDataset, load_dataset
 from genrec.data.text import item_texts
 from genrec.errors import ArtefactError, ConfigError
 from genrec.features.collaborative import load_item_vectors
+from genrec.features.domination import semantic_domination
 from genrec.features.text import text_vectors
 from genrec.registry import lookup
 from genrec.run_info import git_commit, hardware, versions
@@ -29,22 +30,48 @@ from genrec.tokenizers.fit_cache import fit_key, load_fit, save_fit
 from genrec.tokenizers.item_codes import ItemCodes
 from genrec.tokenizers.report import headline, level_stats, plot_report, usage_warning
 
+VECTORS_FILE = "vectors.safetensors"  # the pre-quantisation vectors, beside the codes (PRORec's stage 2 reads them)
 
-def item_vectors(cfg: DictConfig, dataset: RecDataset) -> torch.Tensor:
-    """The vectors the tokenizer quantises: text, collaborative, or none (baselines)."""
+
+def item_vectors(cfg: DictConfig, dataset: RecDataset) -> tuple[torch.Tensor, dict]:
+    """The vectors the tokenizer quantises (text, collaborative, fused, or none for baselines)
+    and, for fused vectors, the stage-1 record with the semantic-domination inputs."""
     source = cfg.tokenizer.vectors
-    if source == "text":
+    if source in ("text", "fused"):
         texts = item_texts(dataset.catalog, cfg.data.text_template)
-        return text_vectors(texts, OmegaConf.to_object(cfg.tokenizer.features))
+        text = text_vectors(texts, OmegaConf.to_object(cfg.tokenizer.features))
+        if source == "text":
+            return text, {}
+        return fused_vectors(cfg, dataset, text)
     if source == "collaborative":
         if not cfg.tokenizer.collaborative_run:
             raise ConfigError("tokenizer.vectors=collaborative needs tokenizer.collaborative_run=<SASRec run name>")
         vectors, _ = load_item_vectors(Path(cfg.checkpoints_dir) / cfg.tokenizer.collaborative_run,
                                        dataset.fingerprint())
-        return vectors
+        return vectors, {}
     if source == "none":
-        return torch.zeros(dataset.n_items, 1)
-    raise ConfigError(f"tokenizer.vectors must be text, collaborative or none, got {source!r}")
+        return torch.zeros(dataset.n_items, 1), {}
+    raise ConfigError(f"tokenizer.vectors must be text, collaborative, fused or none, got {source!r}")
+
+
+def fused_vectors(cfg: DictConfig, dataset: RecDataset, text: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """PRORec stage 1 (genrec/features/alignment.py), cached by dataset, text vectors, fusion config and seed."""
+    from genrec.features.alignment import fused_item_vectors, integrate
+
+    fusion = OmegaConf.to_object(cfg.tokenizer.fusion)
+    cache = Path(cfg.tokenizer.fusion_cache_dir) if cfg.tokenizer.fusion_cache_dir else None
+    training = {k: v for k, v in to_dict(cfg.tokenizer.fusion).items() if k != "integration"}
+    key = fit_key({"dataset": dataset.fingerprint(), **training}, text, cfg.seed)
+    if cache is not None and (cache / f"{key}.json").is_file():
+        collaborative = read_tensors(cache / f"{key}.safetensors", "cached stage-1 fit")["collaborative"]
+        info = {**read_json(cache / f"{key}.json", "cached stage-1 fit"), "from_cache": True}
+        fused = integrate(text, collaborative, fusion.integration)
+    else:
+        fused, collaborative, info = fused_item_vectors(dataset, text, fusion, cfg.seed)
+        if cache is not None:
+            write_tensors_atomic(cache / f"{key}.safetensors", {"collaborative": collaborative.contiguous()})
+            write_json_atomic(cache / f"{key}.json", info)
+    return fused, {"fusion": {**info, "integration": fusion.integration}, "text": text, "collaborative": collaborative}
 
 
 def make_unique(cfg, fit) -> tuple[torch.Tensor, list[int], dict]:
@@ -64,11 +91,12 @@ def make_unique(cfg, fit) -> tuple[torch.Tensor, list[int], dict]:
     return codes, sizes, {"method": method}
 
 
-def fit_tokenizer(cfg: DictConfig) -> tuple[ItemCodes, dict]:
+def fit_tokenizer(cfg: DictConfig) -> tuple[ItemCodes, dict, torch.Tensor]:
+    """(unique codes, report, the vectors that were quantised)."""
     t = cfg.tokenizer
     dataset = load_dataset(cfg.data)
     start = time.perf_counter()
-    vectors = item_vectors(cfg, dataset)
+    vectors, extras = item_vectors(cfg, dataset)
     vectors_seconds = time.perf_counter() - start
 
     tokenizer = lookup("tokenizer", t.scheme).builder()(OmegaConf.to_object(t))
@@ -109,12 +137,15 @@ def fit_tokenizer(cfg: DictConfig) -> tuple[ItemCodes, dict]:
         "config": to_dict(t),
         "seed": cfg.seed,
     }
+    if "fusion" in extras:
+        report["fusion"] = {**extras["fusion"], "semantic_domination": semantic_domination(
+            extras["text"], extras["collaborative"], vectors, codes, seed=cfg.seed)}
     warning = usage_warning(levels[:1] if t.scheme != "atomic" else levels, t.min_level1_usage)
     if warning and t.scheme not in ("atomic",):
         report["warning"] = warning
         warnings.warn(warning, stacklevel=1)
         print(f"WARNING: {warning}")
-    return item_codes, report
+    return item_codes, report, vectors.float().contiguous()
 
 
 def check_artefact_folder(root: Path) -> None:
@@ -129,9 +160,10 @@ def check_artefact_folder(root: Path) -> None:
 def run_tokenizer_stage(cfg: DictConfig) -> dict:
     check_artefact_folder(Path(cfg.tokenizers_dir))
     git_commit()  # pin the commit this fit starts from
-    item_codes, report = fit_tokenizer(cfg)
+    item_codes, report, vectors = fit_tokenizer(cfg)
     directory = Path(cfg.tokenizers_dir) / cfg.tokenizer.name
     item_codes.save(directory)
+    write_tensors_atomic(directory / VECTORS_FILE, {"vectors": vectors})
     write_json_atomic(directory / "report.json", report)
     plot_report(item_codes.codes, item_codes.codebook_sizes, report["name"], directory / "report.png")
     record = {**report, "commit": git_commit(), "versions": versions(), "hardware": hardware()}
@@ -157,3 +189,13 @@ def ensure_item_codes(cfg: DictConfig, dataset: RecDataset) -> ItemCodes:
             print(f"{err}\nrefitting")
     run_tokenizer_stage(cfg)
     return ItemCodes.load(directory, dataset.fingerprint())
+
+
+def load_tokenizer_vectors(cfg: DictConfig, item_codes: ItemCodes) -> torch.Tensor:
+    """The pre-quantisation vectors saved beside ``item_codes`` (``[n_items, d]``)."""
+    directory = Path(cfg.tokenizers_dir) / cfg.tokenizer.name
+    report = read_json(directory / "report.json", "tokenizer report")
+    if report.get("codes_fingerprint") != item_codes.fingerprint or not (directory / VECTORS_FILE).is_file():
+        raise ArtefactError(f"{directory / VECTORS_FILE} is missing or belongs to other codes; refit the tokenizer "
+                            f"(python train.py stage=tokenizer tokenizer={cfg.tokenizer.name.rsplit('-', 1)[0]} ...)")
+    return read_tensors(directory / VECTORS_FILE, "tokenizer vectors")["vectors"]
