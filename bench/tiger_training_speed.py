@@ -11,8 +11,10 @@ batch 256, AdamW step included:
   (the ``LengthGroupedBatchSampler`` the datamodule uses);
 * ``grouped_bf16``: the same under ``torch.autocast(bfloat16)`` (``trainer.precision=bf16-mixed``).
 
-Each setting runs ``steps`` timed steps (after one warm-up step) on the same batches;
-settings are interleaved over ``repeats`` rounds and the median step time is reported.
+Each setting runs ``steps`` timed steps (after one warm-up step) on its batches; a pass's
+mean step time is its cost per step (the grouped batches sit at evenly spaced quantiles
+of an epoch's padded lengths); settings are interleaved over ``repeats`` passes and the
+median pass is reported.
 Writes ``results/bench/tiger_training_speed.json`` and ``.md``.
 """
 
@@ -39,13 +41,15 @@ SETTINGS = ("padded_to_max_fp32", "grouped_fp32", "grouped_bf16")
 
 
 def batches(datamodule, steps: int, grouped: bool) -> list[dict]:
-    """``steps + 1`` training batches of 256: drawn at random from one epoch of the
-    length-grouped loader (so their lengths follow the epoch's mix), or random examples
-    padded to the full history length."""
+    """``steps + 1`` training batches of 256: from one epoch of the length-grouped loader,
+    the batches at evenly spaced quantiles of their padded length (so their cost follows
+    the epoch's heavy-tailed mix of lengths; the first is a short warm-up batch), or random
+    examples padded to the full history length."""
     generator = torch.Generator().manual_seed(0)
     if grouped:
-        epoch = list(datamodule.train_dataloader())
-        return [epoch[i] for i in torch.randperm(len(epoch), generator=generator)[:steps + 1].tolist()]
+        epoch = sorted(datamodule.train_dataloader(), key=lambda b: b["history"].shape[1])
+        quantiles = torch.linspace(0, len(epoch) - 1, steps + 1).round().long().tolist()
+        return [epoch[i] for i in quantiles]
     dataset = datamodule.train_dataset()
     out = []
     for _ in range(steps + 1):
@@ -88,24 +92,27 @@ def main() -> int:
             "grouped_fp32": batches(datamodule, args.steps, grouped=True)}
     data["grouped_bf16"] = data["grouped_fp32"]
     tokens = {name: statistics.mean(b["history"].shape[1] for b in d[1:]) for name, d in data.items()}
-    step_s = {name: [] for name in SETTINGS}
+    epoch_columns = statistics.mean(b["history"].shape[1] for b in datamodule.train_dataloader())
+    pass_means = {name: [] for name in SETTINGS}  # per repeat: the mean step time of one pass over the batches
     for _ in range(args.repeats):
         for name in SETTINGS:
-            step_s[name] += time_steps(model, optimizer, data[name], bf16=name.endswith("bf16"))
+            pass_means[name].append(statistics.mean(time_steps(model, optimizer, data[name], name.endswith("bf16"))))
     rows = []
     for name in SETTINGS:
-        median = statistics.median(step_s[name])
+        median = statistics.median(pass_means[name])
         rows.append({"setting": name, "mean_history_items_per_batch": tokens[name], "step_s": median,
-                     "samples_per_s": cfg.trainer.batch_size / median, "step_s_all": step_s[name]})
+                     "samples_per_s": cfg.trainer.batch_size / median, "pass_mean_step_s": pass_means[name]})
         print(rows[-1]["setting"], f"{median:.3f} s/step", f"{rows[-1]['samples_per_s']:.0f} samples/s")
     base = rows[0]["samples_per_s"]
     result = {"dataset": args.dataset, "tokenizer": cfg.tokenizer.name, "batch_size": cfg.trainer.batch_size,
               "steps_per_setting": args.steps * args.repeats, "settings": rows,
+              "epoch_mean_history_items_per_batch": epoch_columns,
               "speedup_vs_padded_fp32": {r["setting"]: r["samples_per_s"] / base for r in rows},
               "commit": git_commit(), "versions": versions(), "hardware": hardware()}
     write_json_atomic(Path("results") / "bench" / "tiger_training_speed.json", result)
-    lines = [f"TIGER training step, {args.dataset} ({cfg.tokenizer.name} codes), batch 256, AdamW; medians of "
-             f"{args.steps * args.repeats} steps; {result['hardware']['cpu']} "
+    lines = [f"TIGER training step, {args.dataset} ({cfg.tokenizer.name} codes), batch 256, AdamW; mean step time "
+             f"over {args.steps} batches (grouped: at evenly spaced length quantiles of an epoch, whose mean "
+             f"padded length is {epoch_columns:.1f} items), median of {args.repeats} passes; {result['hardware']['cpu']} "
              f"({result['hardware']['torch_threads']} threads).", "",
              "| setting | history items per batch | s/step | samples/s | speed-up |", "|---|---|---|---|---|"]
     lines += [f"| {r['setting']} | {r['mean_history_items_per_batch']:.1f} | {r['step_s']:.3f} | "

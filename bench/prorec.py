@@ -1,0 +1,113 @@
+"""PRORec ablation on Beauty (and the three-dataset rows): same generator size and budget per row.
+
+    python bench/prorec.py [--variants textonly concat noalign nodistill full] [--datasets beauty]
+                           [--threads N] [--skip-existing] [key=value ...]
+    python bench/prorec.py --summary-only
+
+Each row is one ``python train.py ...`` command (see ``VARIANTS``) with
+``run=prorec-<variant>-<dataset>``, writing ``results/prorec-<variant>-<dataset>/metrics.json``.
+The summary (test Recall/NDCG@5/10/20, the semantic-domination figures of each row's
+tokenizer, budget, learning curve) goes to ``results/prorec/summary.json`` and
+``results/prorec/table.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from reproduce import learning_curve  # noqa: E402
+
+from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
+from genrec.config import compose  # noqa: E402
+from genrec.run_info import git_commit, hardware, versions  # noqa: E402
+
+VARIANTS = {  # variant -> train.py arguments (the experiment file is chosen per dataset)
+    "textonly": ["experiment=tiger_{dataset}"],
+    "concat": ["experiment=tiger_{dataset}", "tokenizer=concat"],
+    "noalign": ["experiment=prorec_{dataset}", "tokenizer=prorec_noalign"],
+    "nodistill": ["experiment=prorec_{dataset}", "generator.distill_weight=0"],
+    "full": ["experiment=prorec_{dataset}"],
+}
+COLUMNS = ("recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20")
+
+
+def run_name(variant: str, dataset: str) -> str:
+    return f"prorec-{variant}-{dataset}"
+
+
+def arguments(variant: str, dataset: str) -> list[str]:
+    return [a.format(dataset=dataset) for a in VARIANTS[variant]] + [f"run={run_name(variant, dataset)}"]
+
+
+def summarise(datasets: list[str]) -> dict:
+    rows = []
+    for dataset in datasets:
+        for variant in VARIANTS:
+            path = Path("results") / run_name(variant, dataset) / "metrics.json"
+            if not path.is_file():
+                continue
+            report = json.loads(path.read_text())
+            tokenizer = report["config"]["tokenizer"]["name"]
+            tokenizer_report = Path("results") / "tokenizers" / f"{tokenizer}.json"
+            fusion = json.loads(tokenizer_report.read_text()).get("fusion") if tokenizer_report.is_file() else None
+            train = report.get("train") or {}
+            rows.append({"variant": variant, "dataset": dataset, "run": run_name(variant, dataset),
+                         "command": "python train.py " + " ".join(arguments(variant, dataset)),
+                         "test": {k: report["test"][k] for k in COLUMNS}, "tokenizer": tokenizer,
+                         "semantic_domination": (fusion or {}).get("semantic_domination"),
+                         "steps": train.get("steps"), "fit_minutes": round(train.get("wall_time_s", 0) / 60, 1),
+                         "stop_reason": train.get("stop_reason"), "samples_per_s": train.get("samples_per_s"),
+                         "curve": learning_curve(Path("checkpoints") / run_name(variant, dataset)),
+                         "commit": report.get("commit")})
+    return {"rows": rows, "commit": git_commit(), "versions": versions(), "hardware": hardware()}
+
+
+def table(summary: dict) -> str:
+    lines = ["| run | " + " | ".join(COLUMNS) + " | text / collab. overlap | steps | fit | stop |",
+             "|" + "---|" * (len(COLUMNS) + 5)]
+    for row in summary["rows"]:
+        domination = row["semantic_domination"]
+        overlap = (f"{domination['text_overlap']:.2f} / {domination['collaborative_overlap']:.2f}"
+                   if domination else "text only")
+        lines.append(f"| {row['run']} | " + " | ".join(f"{row['test'][k]:.4f}" for k in COLUMNS)
+                     + f" | {overlap} | {row['steps']} | {row['fit_minutes']} min | {row['stop_reason']} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--datasets", nargs="+", default=["beauty"])
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--skip-existing", action="store_true")
+    parser.add_argument("--summary-only", action="store_true")
+    args, overrides = parser.parse_known_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not args.summary_only:
+        from genrec.training.pipeline import train_run
+
+        for dataset in args.datasets:
+            for variant in args.variants:
+                if args.skip_existing and (Path("results") / run_name(variant, dataset) / "metrics.json").is_file():
+                    print(f"skipping {run_name(variant, dataset)}: results exist")
+                    continue
+                train_run(compose([*arguments(variant, dataset), *overrides]))
+    summary = summarise(sorted({"beauty", "sports", "toys"}))
+    write_json_atomic(Path("results") / "prorec" / "summary.json", summary)
+    text = table(summary)
+    write_text_atomic(Path("results") / "prorec" / "table.md", text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
