@@ -1,11 +1,14 @@
 """PRORec ablation on Beauty (and the three-dataset rows): same generator size and budget per row.
 
     python bench/prorec.py [--variants textonly concat noalign nodistill full] [--datasets beauty]
-                           [--threads N] [--skip-existing] [key=value ...]
+                           [--threads N] [--jobs N] [--skip-existing] [key=value ...]
     python bench/prorec.py --summary-only
 
 Each row is one ``python train.py ...`` command (see ``VARIANTS``) with
-``run=prorec-<variant>-<dataset>``, writing ``results/prorec-<variant>-<dataset>/metrics.json``.
+``run=prorec-<variant>-<dataset>``, writing ``results/prorec-<variant>-<dataset>/metrics.json``;
+the ``textonly`` row is TIGER on text-only RQ-VAE codes, the very run of the TIGER
+reproduction (``tiger-rqvae-<dataset>``, same command), so it is trained once and shared.
+``--jobs N`` trains N rows at once as separate processes (``bench/rows.py``).
 The summary (test Recall/NDCG@5/10/20, the semantic-domination figures of each row's
 tokenizer, budget, learning curve) goes to ``results/prorec/summary.json`` and
 ``results/prorec/table.md``.
@@ -24,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reproduce import learning_curve  # noqa: E402
+from rows import run_parallel, split_overrides  # noqa: E402
 
 from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
 from genrec.config import compose  # noqa: E402
@@ -40,6 +44,8 @@ COLUMNS = ("recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20")
 
 
 def run_name(variant: str, dataset: str) -> str:
+    if variant == "textonly":  # the TIGER reproduction's row: same command, trained once
+        return f"tiger-rqvae-{dataset}"
     return f"prorec-{variant}-{dataset}"
 
 
@@ -87,20 +93,30 @@ def main() -> int:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--datasets", nargs="+", default=["beauty"])
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--jobs", type=int, default=1, help="rows trained at once, each in its own process")
     parser.add_argument("--skip-existing", action="store_true")
     parser.add_argument("--summary-only", action="store_true")
-    args, overrides = parser.parse_known_args()
+    options, overrides = split_overrides(sys.argv[1:])
+    args = parser.parse_args(options)
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.summary_only:
-        from genrec.training.pipeline import train_run
-
+        todo = {}
         for dataset in args.datasets:
             for variant in args.variants:
                 if args.skip_existing and (Path("results") / run_name(variant, dataset) / "metrics.json").is_file():
                     print(f"skipping {run_name(variant, dataset)}: results exist")
                     continue
-                train_run(compose([*arguments(variant, dataset), *overrides]))
+                todo[run_name(variant, dataset)] = arguments(variant, dataset) + overrides
+        if args.jobs > 1:
+            failed = {k: v for k, v in run_parallel(todo, args.jobs).items() if v}
+            if failed:
+                print(f"failed runs (see checkpoints/<run>/console.log): {failed}")
+        else:
+            from genrec.training.pipeline import train_run
+
+            for arguments_ in todo.values():
+                train_run(compose(arguments_))
     summary = summarise(sorted({"beauty", "sports", "toys"}))
     write_json_atomic(Path("results") / "prorec" / "summary.json", summary)
     text = table(summary)

@@ -1,6 +1,6 @@
 """TIGER reproduction (TIGER Table 1) and the item-ID ablation (random vs semantic codes).
 
-    python bench/reproduce.py [--rows beauty:rqvae sports:rqvae ...] [--threads N] [--skip-existing] [key=value ...]
+    python bench/reproduce.py [--rows beauty:rqvae sports:rqvae ...] [--threads N] [--jobs N] [--skip-existing] [key=value ...]
     python bench/reproduce.py --summary-only
 
 Each row ``<dataset>:<tokenizer>`` is one command, ``python train.py
@@ -9,7 +9,8 @@ the item codes, trains TIGER with checkpoint selection on validation NDCG@10 and
 reports on test in ``results/tiger-<tokenizer>-<dataset>/metrics.json``. Afterwards
 (or with ``--summary-only``) every finished row is collected, with the paper's figures
 and each run's learning curve (from its CSV log), into ``results/tiger/summary.json``
-and ``results/tiger/table.md``. Needs the data root (GENREC_DATA_DIR).
+and ``results/tiger/table.md``. Needs the data root (GENREC_DATA_DIR). ``--jobs N``
+runs N rows at once as separate processes (on one GPU: see ``bench/rows.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rows import run_parallel, split_overrides  # noqa: E402
 
 from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
 from genrec.config import compose  # noqa: E402
@@ -42,6 +46,11 @@ COLUMNS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
 def run_name(row: str) -> str:
     dataset, tokenizer = row.split(":")
     return f"tiger-{tokenizer}-{dataset}"
+
+
+def arguments(row: str) -> list[str]:
+    dataset, tokenizer = row.split(":")
+    return [f"experiment=tiger_{dataset}", f"tokenizer={tokenizer}"]
 
 
 def learning_curve(run_dir: Path) -> list[dict]:
@@ -100,20 +109,28 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", nargs="+", default=REPRODUCTION + [r for r in ABLATION if r not in REPRODUCTION])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--jobs", type=int, default=1, help="rows trained at once, each in its own process")
     parser.add_argument("--skip-existing", action="store_true")
     parser.add_argument("--summary-only", action="store_true")
-    args, overrides = parser.parse_known_args()
+    options, overrides = split_overrides(sys.argv[1:])
+    args = parser.parse_args(options)
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.summary_only:
-        from genrec.training.pipeline import train_run
+        rows = [r for r in args.rows
+                if not (args.skip_existing and (Path("results") / run_name(r) / "metrics.json").is_file())]
+        for row in sorted(set(args.rows) - set(rows)):
+            print(f"skipping {row}: results exist")
+        if args.jobs > 1:
+            failed = {k: v for k, v in run_parallel({run_name(r): arguments(r) + overrides for r in rows},
+                                                     args.jobs).items() if v}
+            if failed:
+                print(f"failed runs (see checkpoints/<run>/console.log): {failed}")
+        else:
+            from genrec.training.pipeline import train_run
 
-        for row in args.rows:
-            dataset, tokenizer = row.split(":")
-            if args.skip_existing and (Path("results") / run_name(row) / "metrics.json").is_file():
-                print(f"skipping {row}: results exist")
-                continue
-            train_run(compose([f"experiment=tiger_{dataset}", f"tokenizer={tokenizer}", *overrides]))
+            for row in rows:
+                train_run(compose([*arguments(row), *overrides]))
     every = list(dict.fromkeys(REPRODUCTION + ABLATION + args.rows))
     summary = summarise(every)
     write_json_atomic(Path("results") / "tiger" / "summary.json", summary)

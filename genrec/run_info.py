@@ -15,7 +15,8 @@ PACKAGES = ("torch", "pytorch-lightning", "transformers", "vector-quantize-pytor
 
 @cache
 def git_commit(cwd: Path | None = None) -> str:
-    """HEAD's hash, with ``+dirty`` when tracked files differ from it; ``unknown`` outside git.
+    """HEAD's hash, with ``+dirty`` when tracked files differ from it. Outside git (a copy of
+    the tree shipped to another machine) it is ``$GENREC_COMMIT`` when set, else ``unknown``.
 
     Cached: the first call (made when a run starts) is what every report of the process
     records, so commits made while a long benchmark runs are not attributed to it."""
@@ -27,7 +28,7 @@ def git_commit(cwd: Path | None = None) -> str:
                                capture_output=True, text=True, check=True).stdout.strip()
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("GENREC_COMMIT", "unknown")
 
 
 def versions() -> dict[str, str]:

@@ -40,6 +40,21 @@ def test_no_leakage(seqs, max_history):
             assert target not in history
 
 
+@given(sequences, st.integers(1, 8), st.data())
+@settings(max_examples=100, deadline=None)
+def test_batched_prefixes_equal_collated_examples(seqs, max_history, data):
+    split = leave_one_out(Interactions([str(i) for i in range(len(seqs))], seqs), max_history)
+    dataset = PrefixDataset(split)
+    if len(dataset) == 0:
+        return
+    indices = data.draw(st.lists(st.integers(0, len(dataset) - 1), min_size=1, max_size=12))
+    batched = dataset.__getitems__(indices)
+    expected = collate([dataset[i] for i in indices])
+    assert set(batched) == set(expected)
+    for key in expected:
+        assert batched[key].dtype == expected[key].dtype and batched[key].tolist() == expected[key].tolist(), key
+
+
 def test_every_prefix_is_an_example():
     split = leave_one_out(Interactions(["u"], [[5, 6, 7, 8, 9, 10]]), max_history=2)
     dataset = PrefixDataset(split)
