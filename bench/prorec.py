@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reproduce import learning_curve  # noqa: E402
+from reproduce import fit_minutes, learning_curve  # noqa: E402
 from rows import run_parallel, split_overrides  # noqa: E402
 
 from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
@@ -69,7 +69,7 @@ def summarise(datasets: list[str]) -> dict:
                          "command": "python train.py " + " ".join(arguments(variant, dataset)),
                          "test": {k: report["test"][k] for k in COLUMNS}, "tokenizer": tokenizer,
                          "semantic_domination": (fusion or {}).get("semantic_domination"),
-                         "steps": train.get("steps"), "fit_minutes": round(train.get("wall_time_s", 0) / 60, 1),
+                         "steps": train.get("steps"), "fit_minutes": fit_minutes(train),
                          "stop_reason": train.get("stop_reason"), "samples_per_s": train.get("samples_per_s"),
                          "curve": learning_curve(Path("checkpoints") / run_name(variant, dataset)),
                          "commit": report.get("commit")})

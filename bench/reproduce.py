@@ -54,18 +54,25 @@ def arguments(row: str) -> list[str]:
 
 
 def learning_curve(run_dir: Path) -> list[dict]:
-    """Per validation check: epoch, step and the validation NDCG@10 / Recall@10 logged in training."""
-    log = run_dir / "logs" / "metrics.csv"
-    if not log.is_file():
-        return []
+    """Per validation check: epoch, step and the validation NDCG@10 / Recall@10 logged in training,
+    across the parts of a resumed run (``logs/metrics.csv``, then ``logs/resumed-<n>/metrics.csv``)."""
+    parts = sorted((run_dir / "logs").glob("resumed-*/metrics.csv"), key=lambda p: int(p.parent.name.split("-")[1]))
     curve = []
-    with open(log) as f:
-        for line in csv.DictReader(f):
-            if line.get("valid/ndcg@10"):
-                curve.append({"epoch": int(line["epoch"]), "step": int(line["step"]),
-                              "valid_ndcg@10": float(line["valid/ndcg@10"]),
-                              "valid_recall@10": float(line["valid/recall@10"])})
+    for log in [run_dir / "logs" / "metrics.csv", *parts]:
+        if not log.is_file():
+            continue
+        with open(log) as f:
+            for line in csv.DictReader(f):
+                if line.get("valid/ndcg@10"):
+                    curve.append({"epoch": int(line["epoch"]), "step": int(line["step"]),
+                                  "valid_ndcg@10": float(line["valid/ndcg@10"]),
+                                  "valid_recall@10": float(line["valid/recall@10"])})
     return curve
+
+
+def fit_minutes(train: dict) -> float:
+    """Training time of a run over all its parts (resumed runs), else this process's fit time."""
+    return round((train.get("train_time_total_s") or train.get("wall_time_s", 0)) / 60, 1)
 
 
 def summarise(rows: list[str]) -> dict:
@@ -82,7 +89,7 @@ def summarise(rows: list[str]) -> dict:
             "test": {k: report["test"][k] for k in COLUMNS}, "valid_ndcg@10": report["valid"].get("ndcg@10"),
             "paper": PAPER[dataset] if tokenizer == "rqvae" else None,
             "steps": train.get("steps"), "epochs": train.get("epochs"), "stop_reason": train.get("stop_reason"),
-            "fit_minutes": round(train.get("wall_time_s", 0) / 60, 1),
+            "fit_minutes": fit_minutes(train),
             "train_samples_per_s": train.get("samples_per_s"), "eval_users_per_s": report.get("eval", {}).get(
                 "users_per_s"),
             "curve": learning_curve(Path("checkpoints") / run_name(row)), "commit": report.get("commit"),

@@ -128,7 +128,7 @@ def test_cli_trains_tiger_and_recommends_from_the_checkpoint(tmp_path, data_root
     """The default experiment's pipeline at smoke size: fit codes, train, report, recommend."""
     common = [f"data.root={data_root}", f"results_dir={tmp_path / 'results'}", f"checkpoints_dir={tmp_path / 'ckpt'}",
               f"tokenizers_dir={tmp_path / 'tokenizers'}"]
-    small = ["tokenizer=random", "trainer=smoke", "trainer.max_time_minutes=null", "trainer.val_users=64",
+    small = ["tokenizer=random", "trainer=smoke", "trainer.max_time_minutes=30", "trainer.val_users=64",
              "generator.num_layers=1", "generator.num_decoder_layers=1", "generator.d_ff=64", "generator.d_model=32",
              "generator.d_kv=8", "generator.num_heads=2"]
     train = subprocess.run([sys.executable, "train.py", *small, *common], cwd=REPO, capture_output=True, text=True)
@@ -138,7 +138,15 @@ def test_cli_trains_tiger_and_recommends_from_the_checkpoint(tmp_path, data_root
     assert report["train"]["samples_per_s"] > 0 and report["eval"]["users_per_s"] > 0
     assert (tmp_path / "tokenizers" / "random-ml100k" / "codes.safetensors").is_file()
 
+    # continue the run: steps go on from last.ckpt, the first part's learning curve survives
     run = tmp_path / "ckpt" / "tiger-random-ml100k"
+    more = subprocess.run([sys.executable, "train.py", *small, *common, "trainer.resume=true", "trainer.max_steps=8"],
+                          cwd=REPO, capture_output=True, text=True)
+    assert more.returncode == 0, more.stderr[-2000:]
+    resumed = json.loads((tmp_path / "results" / "tiger-random-ml100k" / "metrics.json").read_text())["train"]
+    assert resumed["steps"] == 8 and resumed["resumed_from"].endswith("last.ckpt")
+    assert resumed["train_time_total_s"] >= report["train"]["train_time_total_s"] > 0
+    assert (run / "logs" / "metrics.csv").is_file() and (run / "logs" / "resumed-1" / "metrics.csv").is_file()
     recommend = [sys.executable, "evaluate.py", "recommend", f"checkpoint={run}", f"data.root={data_root}"]
     ok = subprocess.run([*recommend, 'history=["Toy Story (1995)",50,181]', "top_k=5"], cwd=REPO,
                         capture_output=True, text=True)

@@ -30,7 +30,16 @@ class TrainingThroughput(Callback):
                 "samples_per_s": round(rate, 1) if rate else None}
 
 
-def build_trainer(cfg, run_dir: Path) -> tuple[pl.Trainer, ModelCheckpoint]:
+def log_version(run_dir: Path, resuming: bool) -> str:
+    """The logs' sub-folder: ``""`` (``logs/``) for a fresh run; ``resumed-<n>`` for the n-th
+    continuation, because Lightning's loggers clear a folder they start in, and the learning
+    curve before the resume must survive (``bench/reproduce.py`` reads every part)."""
+    if not resuming:
+        return ""
+    return f"resumed-{len(list((run_dir / 'logs').glob('resumed-*'))) + 1}"
+
+
+def build_trainer(cfg, run_dir: Path, resuming: bool = False) -> tuple[pl.Trainer, ModelCheckpoint]:
     """Trainer with early stopping and best/last checkpoints on the validation metric."""
     t = cfg.trainer
     interval = t.val_check_interval
@@ -42,9 +51,10 @@ def build_trainer(cfg, run_dir: Path) -> tuple[pl.Trainer, ModelCheckpoint]:
         save_top_k=1, save_last=True, enable_version_counter=False,
     )
     callbacks = [checkpoint, EarlyStopping(monitor=monitor, mode="max", patience=t.patience, check_on_train_epoch_end=False), TrainingThroughput()]
+    version = log_version(Path(run_dir), resuming)
     loggers = [
-        CSVLogger(run_dir, name="logs", version=""),
-        TensorBoardLogger(run_dir, name="logs", version="", default_hp_metric=False),
+        CSVLogger(run_dir, name="logs", version=version),
+        TensorBoardLogger(run_dir, name="logs", version=version, default_hp_metric=False),
     ]
     trainer = pl.Trainer(
         accelerator=t.accelerator,
@@ -77,3 +87,12 @@ def stop_reason(trainer: pl.Trainer, cfg) -> str:
     if trainer.current_epoch >= cfg.trainer.max_epochs:
         return "max_epochs"
     return "max_time" if cfg.trainer.max_time_minutes else "interrupted"
+
+
+def training_seconds(trainer: pl.Trainer) -> float | None:
+    """Training time over every part of a resumed run, from Lightning's timer (set by a wall-clock
+    cap); None without one."""
+    from pytorch_lightning.callbacks import Timer
+
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    return round(timer.time_elapsed("train"), 1) if timer is not None else None

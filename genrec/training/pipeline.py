@@ -23,7 +23,7 @@ from genrec.evaluation.evaluator import evaluate_model
 from genrec.evaluation.report import build_report, format_table, write_report
 from genrec.registry import lookup
 from genrec.run_info import git_commit
-from genrec.training.engine import TrainingThroughput, build_trainer, stop_reason
+from genrec.training.engine import TrainingThroughput, build_trainer, stop_reason, training_seconds
 
 
 def build_datamodule(cfg: DictConfig, dataset=None) -> SequentialDataModule:
@@ -61,6 +61,8 @@ def load_weights(model: pl.LightningModule, checkpoint: Path) -> None:
 def evaluate_run(cfg: DictConfig, model, datamodule, progress: bool = True) -> dict:
     """Valid and test metrics of ``model`` plus timing, in the metrics.json shape's parts."""
     ks = tuple(cfg.evaluation.ks)
+    if torch.cuda.is_available() and cfg.trainer.accelerator in ("auto", "gpu", "cuda"):
+        model.to("cuda")  # Lightning hands the model back on the CPU after fit
     bf16 = cfg.trainer.precision.startswith("bf16")
     valid_loader = datamodule.val_dataloader(full=not cfg.evaluation.valid_sample_in_report)
     valid, valid_timing = evaluate_model(model, valid_loader, ks, "valid", progress, bf16)
@@ -92,7 +94,7 @@ def train_run(cfg: DictConfig) -> dict:
             (directory / stale).unlink(missing_ok=True)
     write_text_atomic(directory / "config.yaml", to_yaml(cfg))
 
-    trainer, checkpoint = build_trainer(cfg, directory)
+    trainer, checkpoint = build_trainer(cfg, directory, resuming=resume_from is not None)
     fit_start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     fit_seconds = time.perf_counter() - fit_start
@@ -113,7 +115,8 @@ def train_run(cfg: DictConfig) -> dict:
             "epochs": trainer.current_epoch,
             "stop_reason": stop_reason(trainer, cfg),
             "steps": trainer.global_step,
-            "wall_time_s": round(fit_seconds, 2),
+            "wall_time_s": round(fit_seconds, 2),  # this process's fit
+            "train_time_total_s": training_seconds(trainer),  # every part of a resumed run (Lightning's timer)
             "examples_per_epoch": train_examples,
             **throughput,  # this process's training batches only (a resumed run counts its own part)
             "best_checkpoint": str(best),
