@@ -15,11 +15,14 @@ PACKAGES = ("torch", "pytorch-lightning", "transformers", "vector-quantize-pytor
 
 @cache
 def git_commit(cwd: Path | None = None) -> str:
-    """HEAD's hash, with ``+dirty`` when tracked files differ from it. Outside git (a copy of
-    the tree shipped to another machine) it is ``$GENREC_COMMIT`` when set, else ``unknown``.
+    """HEAD's hash, with ``+dirty`` when tracked files differ from it; ``unknown`` outside git.
+    ``$GENREC_COMMIT``, when set, wins: a copy of the tree shipped to another machine may carry
+    no ``.git`` or a stale one, and the sender knows which commit it shipped.
 
     Cached: the first call (made when a run starts) is what every report of the process
     records, so commits made while a long benchmark runs are not attributed to it."""
+    if os.environ.get("GENREC_COMMIT"):
+        return os.environ["GENREC_COMMIT"]
     cwd = cwd or Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
@@ -28,7 +31,7 @@ def git_commit(cwd: Path | None = None) -> str:
                                capture_output=True, text=True, check=True).stdout.strip()
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("GENREC_COMMIT", "unknown")
+        return "unknown"
 
 
 def versions() -> dict[str, str]:
