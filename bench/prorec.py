@@ -77,13 +77,13 @@ def summarise(datasets: list[str]) -> dict:
 
 
 def table(summary: dict) -> str:
-    lines = ["| run | " + " | ".join(COLUMNS) + " | text / collab. overlap | steps | fit | stop |",
-             "|" + "---|" * (len(COLUMNS) + 5)]
+    lines = ["| variant | run | " + " | ".join(COLUMNS) + " | text / collab. overlap | steps | fit | stop |",
+             "|" + "---|" * (len(COLUMNS) + 6)]
     for row in summary["rows"]:
         domination = row["semantic_domination"]
         overlap = (f"{domination['text_overlap']:.2f} / {domination['collaborative_overlap']:.2f}"
                    if domination else "text only")
-        lines.append(f"| {row['run']} | " + " | ".join(f"{row['test'][k]:.4f}" for k in COLUMNS)
+        lines.append(f"| {row['dataset']}: {row['variant']} | {row['run']} | " + " | ".join(f"{row['test'][k]:.4f}" for k in COLUMNS)
                      + f" | {overlap} | {row['steps']} | {row['fit_minutes']} min | {row['stop_reason']} |")
     return "\n".join(lines)
 
