@@ -19,8 +19,9 @@ TABLES = {
     "DECODING-TABLE": ROOT / "results" / "bench" / "decoding.md",
     "TIGER-TABLE": ROOT / "results" / "tiger" / "table.md",
     "TIGER-SPEED-TABLE": ROOT / "results" / "bench" / "tiger_training_speed.md",
+    "PROREC-TABLE": ROOT / "results" / "prorec" / "table.md",
 }
-DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "tiger.md"]
+DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "tiger.md", ROOT / "docs" / "prorec.md"]
 
 
 def main() -> int:
