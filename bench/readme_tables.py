@@ -34,9 +34,10 @@ def main() -> int:
                 print(f"skip {marker}: {source.relative_to(ROOT)} does not exist yet")
                 continue
             body = source.read_text().strip()
-            pattern = re.compile(rf"(<!-- {marker} -->\n).*?(\n<!-- /{marker} -->)", re.S)
-            text = pattern.sub(lambda m, b=body: m.group(1) + b + m.group(2), text)
-            print(f"{document.relative_to(ROOT)}: {marker} updated")
+            # the markers may hold an old table or nothing at all
+            pattern = re.compile(rf"(<!-- {marker} -->\n)(?:.*?\n)?(<!-- /{marker} -->)", re.S)
+            text, count = pattern.subn(lambda m, b=body: m.group(1) + b + "\n" + m.group(2), text)
+            print(f"{document.relative_to(ROOT)}: {marker} " + ("updated" if count else "markers malformed, skipped"))
         document.write_text(text)
     return 0
 
