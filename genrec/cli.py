@@ -24,8 +24,14 @@ def _guarded(fn, *args) -> int:
 
 
 def _train(args: list[str]) -> None:
+    import torch
+
     from genrec.config import compose
 
+    # Subnormal floats (|x| < 1.2e-38, e.g. in Adam's second moments) run through a slow
+    # microcode path on x86 CPUs: TIGER's CPU step time grew from 0.8 s to 1.9 s within 200
+    # steps. Flushing them to zero keeps it flat; no effect on GPUs or on any value above 1e-38.
+    torch.set_flush_denormal(True)
     cfg = compose(args)
     if cfg.stage == "generator":
         from genrec.training.pipeline import train_run

@@ -19,5 +19,17 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
-        keep = torch.rand_like(x) >= self.p
-        return x * keep / (1.0 - self.p)
+        # one buffer: uniform draws -> 0/1 keep mask -> scaled mask, all in place
+        mask = torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
+        return x * mask
+
+
+def use_fast_dropout(model: nn.Module) -> nn.Module:
+    """Swap every ``nn.Dropout`` inside ``model`` (e.g. a transformers T5) for :class:`Dropout`,
+    in place. Weights are untouched; dropout applied functionally inside attention stays as is."""
+    for name, child in model.named_children():
+        if type(child) is nn.Dropout:
+            setattr(model, name, Dropout(child.p))
+        else:
+            use_fast_dropout(child)
+    return model

@@ -26,6 +26,7 @@ from genrec.errors import ArtefactError
 from genrec.evaluation.metrics import list_ranks
 from genrec.generators.base import RankingModule
 from genrec.generators.code_vocabulary import EOS, PAD, CodeVocabulary
+from genrec.generators.dropout import use_fast_dropout
 from genrec.tokenizers.item_codes import ItemCodes
 
 
@@ -67,7 +68,7 @@ class TIGER(RankingModule):
             num_layers=cfg.num_layers, num_decoder_layers=cfg.num_decoder_layers, num_heads=cfg.num_heads,
             dropout_rate=cfg.dropout, pad_token_id=PAD, eos_token_id=EOS, decoder_start_token_id=PAD,
         )
-        self.t5 = T5ForConditionalGeneration(config)
+        self.t5 = use_fast_dropout(T5ForConditionalGeneration(config))
         self.trie = CodeTrie.from_item_codes(item_codes)
         self.save_hyperparameters({"config": vars(cfg).copy(), "item_codes_fingerprint": item_codes.fingerprint})
 
