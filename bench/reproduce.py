@@ -1,6 +1,7 @@
 """TIGER reproduction (TIGER Table 1) and the item-ID ablation (random vs semantic codes).
 
     python bench/reproduce.py [--rows beauty:rqvae sports:rqvae ...] [--threads N] [--jobs N] [--skip-existing] [key=value ...]
+    python bench/reproduce.py --continue --deadline-minutes 9 [...]   # lease-sized parts (see below)
     python bench/reproduce.py --summary-only
 
 Each row ``<dataset>:<tokenizer>`` is one command, ``python train.py
@@ -11,6 +12,13 @@ reports on test in ``results/tiger-<tokenizer>-<dataset>/metrics.json``. Afterwa
 and each run's learning curve (from its CSV log), into ``results/tiger/summary.json``
 and ``results/tiger/table.md``. Needs the data root (GENREC_DATA_DIR). ``--jobs N``
 runs N rows at once as separate processes (on one GPU: see ``bench/rows.py``).
+
+Lease-sized parts: with ``--continue`` a row whose report says it finished (early stopping,
+``max_steps`` or ``max_epochs``) is skipped and a row with ``checkpoints/<run>/last.ckpt`` is
+resumed (``trainer.resume=true``, exact on the fast path); ``--deadline-minutes M`` gives the rows
+of this invocation M minutes in all, one after another, each stopped resumably
+(``trainer.stop_after_minutes``) when its share runs out, so a row can go on in the next command
+or the next session.
 """
 
 from __future__ import annotations
@@ -43,14 +51,23 @@ ABLATION = ["beauty:random", "beauty:rqvae", "beauty:rqvae_sinkhorn", "beauty:rq
 COLUMNS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
 
 
+def parse_row(row: str) -> tuple[str, str, int | None]:
+    """``dataset:tokenizer[:seed]`` (no seed: the experiment's, 42)."""
+    parts = row.split(":")
+    if len(parts) not in (2, 3):
+        raise SystemExit(f"row {row!r} is not dataset:tokenizer[:seed]")
+    return parts[0], parts[1], int(parts[2]) if len(parts) == 3 else None
+
+
 def run_name(row: str) -> str:
-    dataset, tokenizer = row.split(":")
-    return f"tiger-{tokenizer}-{dataset}"
+    dataset, tokenizer, seed = parse_row(row)
+    return f"tiger-{tokenizer}-{dataset}" + (f"-seed{seed}" if seed is not None else "")
 
 
 def arguments(row: str) -> list[str]:
-    dataset, tokenizer = row.split(":")
-    return [f"experiment=tiger_{dataset}", f"tokenizer={tokenizer}"]
+    dataset, tokenizer, seed = parse_row(row)
+    extra = [f"seed={seed}", f"run={run_name(row)}"] if seed is not None else []
+    return [f"experiment=tiger_{dataset}", f"tokenizer={tokenizer}", *extra]
 
 
 def learning_curve(run_dir: Path) -> list[dict]:
@@ -82,7 +99,7 @@ def summarise(rows: list[str]) -> dict:
         if not path.is_file():
             continue
         report = json.loads(path.read_text())
-        dataset, tokenizer = row.split(":")
+        dataset, tokenizer, _ = parse_row(row)
         train = report.get("train") or {}
         entries.append({
             "row": row, "dataset": dataset, "tokenizer": tokenizer, "run": run_name(row),
@@ -112,6 +129,48 @@ def table(summary: dict, rows: list[str], title: str) -> str:
     return "\n".join(lines)
 
 
+FINISHED = ("early_stopping", "max_steps", "max_epochs")
+EVALUATION_RESERVE_MINUTES = 1.5  # a part's final evaluation (every test user) and start-up
+SHORTEST_PART_MINUTES = 2.0
+
+
+def row_status(cfg) -> str:
+    """``finished`` (its report says training ended for a reason other than a time cap),
+    ``resumable`` (a last.ckpt exists) or ``new``."""
+    report = Path(cfg.results_dir) / cfg.run / "metrics.json"
+    if report.is_file() and (json.loads(report.read_text()).get("train") or {}).get("stop_reason") in FINISHED:
+        return "finished"
+    return "resumable" if (Path(cfg.checkpoints_dir) / cfg.run / "last.ckpt").is_file() else "new"
+
+
+def run_in_parts(rows: list[str], overrides: list[str], deadline_minutes: float | None, arguments_of=None):
+    """Train ``rows`` one after another in this process, resuming unfinished ones, within the deadline."""
+    import gc
+    import time
+
+    from genrec.training.pipeline import train_run
+
+    arguments_of = arguments_of or arguments
+    start = time.perf_counter()
+    for row in rows:
+        status = row_status(compose([*arguments_of(row), *overrides]))
+        if status == "finished":
+            print(f"skipping {row}: finished")
+            continue
+        extra = ["trainer.resume=true"] if status == "resumable" else []
+        if deadline_minutes is not None:
+            left = deadline_minutes - (time.perf_counter() - start) / 60 - EVALUATION_RESERVE_MINUTES
+            if left < SHORTEST_PART_MINUTES:
+                print(f"deadline: {row} and later rows wait for the next invocation")
+                break
+            extra.append(f"trainer.stop_after_minutes={left:.2f}")
+        print(f"{'resuming' if extra and extra[0].startswith('trainer.resume') else 'starting'} {row}", flush=True)
+        train_run(compose([*arguments_of(row), *overrides, *extra]))
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", nargs="+", default=REPRODUCTION + [r for r in ABLATION if r not in REPRODUCTION])
@@ -119,6 +178,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1, help="rows trained at once, each in its own process")
     parser.add_argument("--skip-existing", action="store_true")
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--continue", dest="resume", action="store_true",
+                        help="skip finished rows, resume unfinished ones from last.ckpt")
+    parser.add_argument("--deadline-minutes", type=float, default=None, help="this invocation's time for all rows")
     options, overrides = split_overrides(sys.argv[1:])
     args = parser.parse_args(options)
     if args.threads:
@@ -128,7 +190,9 @@ def main() -> int:
                 if not (args.skip_existing and (Path("results") / run_name(r) / "metrics.json").is_file())]
         for row in sorted(set(args.rows) - set(rows)):
             print(f"skipping {row}: results exist")
-        if args.jobs > 1:
+        if args.resume or args.deadline_minutes:
+            run_in_parts(rows, overrides, args.deadline_minutes)
+        elif args.jobs > 1:
             failed = {k: v for k, v in run_parallel({run_name(r): arguments(r) + overrides for r in rows},
                                                      args.jobs).items() if v}
             if failed:

@@ -1,23 +1,23 @@
-"""TIGER training throughput: samples/s of one optimiser step, before and after the speed work.
+"""TIGER training throughput: samples/s of the training paths, side by side in one run.
 
-    python bench/tiger_training_speed.py [--dataset beauty] [--tokenizer rqvae] [--steps 6] [--repeats 3] [--device cpu]
+    python bench/tiger_training_speed.py [--dataset beauty] [--tokenizer rqvae] [--device cpu|cuda]
+                                         [--batch-sizes 256 1024] [--steps 50] [--repeats 3] [key=value ...]
 
-Side by side in one run, same model (TIGER size), same Beauty training prefixes,
-batch 256, AdamW step included:
+Same model (TIGER size), same Beauty training prefixes, optimiser step included. Settings:
 
-* ``padded_to_max_fp32``: every history padded to 20 items (80 code tokens + user), float32
-  (the "before": one step took about 6 s on these CPUs in the issue's measurement);
-* ``grouped_fp32``: batches of similar history length, each padded to its longest
-  (the ``LengthGroupedBatchSampler`` the datamodule uses);
-* ``grouped_bf16``: the same under ``torch.autocast(bfloat16)`` (``trainer.precision=bf16-mixed``).
+* on a CPU (``--device cpu``, batch 256): ``padded_to_max_fp32`` (every history padded to 20
+  items), ``grouped_fp32`` (the Lightning path's length-grouped batches), ``grouped_bf16``, and
+  ``fast_path_fp32`` (the fast path's device-resident static-shape batches, eager);
+* on a GPU (``--device cuda``, every ``--batch-sizes``): ``lightning_baseline`` (today's path,
+  one row alone on the whole GPU: Lightning's loop, the batched-gather DataLoader, bf16-mixed),
+  ``fast_path_eager`` (device-resident batches, fused AdamW, bf16 autocast, no graphs) and
+  ``fast_path_graphs`` (the same step captured as a CUDA graph per bucket).
 
-Each setting runs ``steps`` timed steps (after one warm-up step) on its batches; a pass's
-mean step time is its cost per step (the grouped batches sit at evenly spaced quantiles
-of an epoch's padded lengths); settings are interleaved over ``repeats`` passes and the
-median pass is reported. The data pipeline is timed too: a batch assembled example by
-example (``collate``) against the batched gather the training loader uses.
-Writes ``results/bench/tiger_training_speed.json`` and ``.md`` (``_cuda`` in the name with
-``--device cuda``).
+Each setting trains ``--steps`` timed steps after warm-up steps (graph capture included there)
+on the batches of a real epoch plan; settings are interleaved over ``--repeats`` passes and the
+median pass is reported. On CUDA a profile of the eager fast-path step gives kernels per step
+and GPU kernel time per step, which says what bounds the graph replay. Writes
+``results/bench/tiger_training_speed.json`` / ``.md`` (``_cuda`` in the name on a GPU).
 """
 
 from __future__ import annotations
@@ -37,16 +37,32 @@ from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
 from genrec.config import compose  # noqa: E402
 from genrec.data.batches import collate  # noqa: E402
 from genrec.run_info import git_commit, hardware, versions  # noqa: E402
+from genrec.training.device_prefixes import DevicePrefixes  # noqa: E402
 from genrec.training.pipeline import build_datamodule, build_generator  # noqa: E402
+from genrec.training.train_step import ScheduledOptimizer, TrainStep  # noqa: E402
 
-SETTINGS = ("padded_to_max_fp32", "grouped_fp32", "grouped_bf16")
+CPU_SETTINGS = ("padded_to_max_fp32", "grouped_fp32", "grouped_bf16", "fast_path_fp32")
+GPU_SETTINGS = ("lightning_baseline", "fast_path_eager", "fast_path_graphs")
+WARMUP_STEPS = 12  # covers the first batch (eager) and the capture of every bucket that shows up
 
 
-def batches(datamodule, steps: int, grouped: bool) -> list[dict]:
-    """``steps + 1`` training batches of 256: from one epoch of the length-grouped loader,
-    the batches at evenly spaced quantiles of their padded length (so their cost follows
-    the epoch's heavy-tailed mix of lengths; the first is a short warm-up batch), or random
-    examples padded to the full history length."""
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def fresh_model(cfg, datamodule, device):
+    torch.manual_seed(0)
+    model = build_generator(cfg, datamodule).to(device)
+    model.log = lambda *a, **k: None  # no Trainer attached
+    return model.train()
+
+
+# ---------------------------------------------------------------- the model's own step (CPU rows)
+def model_batches(datamodule, steps: int, grouped: bool) -> list[dict]:
+    """``steps + 1`` batches: of one epoch of the length-grouped loader, those at evenly spaced
+    quantiles of their padded length (the first a short warm-up), or random examples padded to
+    the full history length."""
     generator = torch.Generator().manual_seed(0)
     if grouped:
         epoch = sorted(datamodule.train_dataloader(), key=lambda b: b["history"].shape[1])
@@ -63,13 +79,8 @@ def batches(datamodule, steps: int, grouped: bool) -> list[dict]:
     return out
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_steps(model, optimizer, data: list[dict], bf16: bool) -> list[float]:
-    model.train()
+def model_step_seconds(model, optimizer, data: list[dict], bf16: bool) -> float:
+    """Mean seconds per step of the model's Lightning ``training_step`` + AdamW (first step warms up)."""
     times = []
     for i, batch in enumerate(data):
         synchronize(model.device)
@@ -80,79 +91,178 @@ def time_steps(model, optimizer, data: list[dict], bf16: bool) -> list[float]:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         synchronize(model.device)
-        if i > 0:  # the first step warms up
+        if i > 0:
             times.append(time.perf_counter() - start)
-    return times
+    return statistics.mean(times)
 
 
-def loader_ms_per_batch(datamodule, batches_: int = 50) -> dict[str, float]:
-    """Milliseconds to assemble one training batch: example by example, and batched."""
-    dataset = datamodule.train_dataset()
-    rng = torch.Generator().manual_seed(0)
-    indices = [torch.randint(len(dataset), (datamodule.batch_size,), generator=rng).tolist() for _ in range(batches_)]
-    start = time.perf_counter()
-    for index in indices:
-        collate([dataset[i] for i in index])
-    per_example = (time.perf_counter() - start) / batches_ * 1000
-    start = time.perf_counter()
-    for index in indices:
-        dataset.__getitems__(index)
-    return {"per_example_collate": per_example, "batched_gather": (time.perf_counter() - start) / batches_ * 1000}
+# ---------------------------------------------------------------- the fast path
+class FastPath:
+    """A model, its ScheduledOptimizer and TrainStep over one epoch plan, stepped in a cycle."""
+
+    def __init__(self, cfg, datamodule, device, batch_size: int, bf16: bool, graphs: bool):
+        self.model = fresh_model(cfg, datamodule, device)
+        self.prefixes = DevicePrefixes(datamodule.split, device)
+        self.optimizer = ScheduledOptimizer(self.model, device)
+        self.step = TrainStep(self.model, self.optimizer, self.prefixes, batch_size, bf16, None, graphs)
+        self.plan = self.prefixes.plan(cfg.seed, 0, batch_size)
+        self.position = 0
+        self.device = device
+        self.run(WARMUP_STEPS)
+
+    def run(self, steps: int) -> None:
+        for _ in range(steps):
+            b = self.position % len(self.plan)
+            self.optimizer.set_step(self.position)
+            self.step(self.plan.indices[b], self.plan.weights[b], self.plan.widths[b])
+            self.position += 1
+
+    def seconds_per_step(self, steps: int) -> float:
+        synchronize(self.device)
+        start = time.perf_counter()
+        self.run(steps)
+        synchronize(self.device)
+        return (time.perf_counter() - start) / steps
+
+
+def profile_eager_step(fast: FastPath, steps: int = 5) -> dict:
+    """Kernels launched per eager fast-path step and the GPU time they take (CUDA only)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fast.run(steps)
+        synchronize(fast.device)
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    busy_us = sum(e.device_time for e in kernels)
+    return {"kernels_per_step": len(kernels) / steps, "gpu_kernel_ms_per_step": busy_us / steps / 1000}
+
+
+# ---------------------------------------------------------------- today's path on a GPU: Lightning
+def lightning_seconds_per_step(cfg, datamodule, device, batch_size: int, steps: int) -> float:
+    """Seconds per step of Lightning's loop (DataLoader included), timed between batch starts
+    after ``WARMUP_STEPS``, one model alone on the device."""
+    import pytorch_lightning as pl
+
+    class Clock(pl.Callback):
+        def __init__(self):
+            self.marks = {}
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if trainer.global_step in (WARMUP_STEPS, WARMUP_STEPS + steps):
+                synchronize(device)
+                self.marks[trainer.global_step] = time.perf_counter()
+
+    datamodule.batch_size = batch_size
+    model = fresh_model(cfg, datamodule, device)
+    clock = Clock()
+    trainer = pl.Trainer(accelerator="gpu", devices=1, precision="bf16-mixed", max_steps=WARMUP_STEPS + steps + 1,
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0, callbacks=[clock])
+    trainer.fit(model, datamodule=datamodule)
+    return (clock.marks[WARMUP_STEPS + steps] - clock.marks[WARMUP_STEPS]) / steps
+
+
+# ---------------------------------------------------------------- runs
+def cpu_rows(cfg, datamodule, steps: int, repeats: int) -> list[dict]:
+    device = torch.device("cpu")
+    model = fresh_model(cfg, datamodule, device)
+    optimizer = model.configure_optimizers()["optimizer"]
+    data = {"padded_to_max_fp32": model_batches(datamodule, steps, grouped=False),
+            "grouped_fp32": model_batches(datamodule, steps, grouped=True)}
+    data["grouped_bf16"] = data["grouped_fp32"]
+    fast = FastPath(cfg, datamodule, device, datamodule.batch_size, bf16=False, graphs=False)
+    passes = {name: [] for name in CPU_SETTINGS}
+    for _ in range(repeats):
+        for name in CPU_SETTINGS:
+            if name == "fast_path_fp32":
+                passes[name].append(fast.seconds_per_step(steps))
+            else:
+                passes[name].append(model_step_seconds(model, optimizer, data[name], name.endswith("bf16")))
+    return [row(name, datamodule.batch_size, passes[name]) for name in CPU_SETTINGS]
+
+
+def gpu_rows(cfg, datamodule, device, batch_sizes: list[int], steps: int, repeats: int) -> tuple[list[dict], dict]:
+    rows, profiles = [], {}
+    for batch_size in batch_sizes:
+        fast = {name: FastPath(cfg, datamodule, device, batch_size, bf16=True, graphs=name == "fast_path_graphs")
+                for name in ("fast_path_eager", "fast_path_graphs")}
+        passes = {name: [] for name in GPU_SETTINGS}
+        for _ in range(repeats):
+            for name in GPU_SETTINGS:
+                if name == "lightning_baseline":
+                    passes[name].append(lightning_seconds_per_step(cfg, datamodule, device, batch_size, steps))
+                else:
+                    passes[name].append(fast[name].seconds_per_step(steps))
+        rows += [row(name, batch_size, passes[name]) for name in GPU_SETTINGS]
+        profiles[batch_size] = profile_eager_step(fast["fast_path_eager"])
+        profiles[batch_size]["graph_replay_ms_per_step"] = statistics.median(passes["fast_path_graphs"]) * 1000
+        del fast
+        torch.cuda.empty_cache()
+    return rows, profiles
+
+
+def row(name: str, batch_size: int, pass_seconds: list[float]) -> dict:
+    median = statistics.median(pass_seconds)
+    print(f"{name:<22} batch {batch_size:>5}: {median * 1000:8.2f} ms/step  {batch_size / median:10.0f} samples/s",
+          flush=True)
+    return {"setting": name, "batch_size": batch_size, "step_s": median, "samples_per_s": batch_size / median,
+            "pass_step_s": pass_seconds}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="beauty")
     parser.add_argument("--tokenizer", default="rqvae")
-    parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    args = parser.parse_args()
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=None, help="GPU: default 256 1024")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per pass (default: CPU 6, GPU 100)")
+    parser.add_argument("--repeats", type=int, default=3)
+    overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]  # config overrides
+    args = parser.parse_args([a for a in sys.argv[1:] if a not in overrides])
     device = torch.device(args.device)
-    cfg = compose([f"experiment=tiger_{args.dataset}", f"tokenizer={args.tokenizer}", "trainer.batch_size=256"])
+    cfg = compose([f"experiment=tiger_{args.dataset}", f"tokenizer={args.tokenizer}", "trainer.batch_size=256",
+                   *overrides])
     datamodule = build_datamodule(cfg)
-    model = build_generator(cfg, datamodule)
-    model.log = lambda *a, **k: None  # no Trainer attached
-    model.to(device)
-    optimizer = model.configure_optimizers()["optimizer"]
-    data = {"padded_to_max_fp32": batches(datamodule, args.steps, grouped=False),
-            "grouped_fp32": batches(datamodule, args.steps, grouped=True)}
-    data = {name: [{k: v.to(device) for k, v in b.items()} for b in d] for name, d in data.items()}
-    data["grouped_bf16"] = data["grouped_fp32"]
-    tokens = {name: statistics.mean(b["history"].shape[1] for b in d[1:]) for name, d in data.items()}
-    epoch_columns = statistics.mean(b["history"].shape[1] for b in datamodule.train_dataloader())
-    pass_means = {name: [] for name in SETTINGS}  # per repeat: the mean step time of one pass over the batches
-    for _ in range(args.repeats):
-        for name in SETTINGS:
-            pass_means[name].append(statistics.mean(time_steps(model, optimizer, data[name], name.endswith("bf16"))))
-    rows = []
-    for name in SETTINGS:
-        median = statistics.median(pass_means[name])
-        rows.append({"setting": name, "mean_history_items_per_batch": tokens[name], "step_s": median,
-                     "samples_per_s": cfg.trainer.batch_size / median, "pass_mean_step_s": pass_means[name]})
-        print(rows[-1]["setting"], f"{median:.3f} s/step", f"{rows[-1]['samples_per_s']:.0f} samples/s")
-    base = rows[0]["samples_per_s"]
-    loader = loader_ms_per_batch(datamodule)
-    result = {"loader_ms_per_batch": loader, "dataset": args.dataset, "tokenizer": cfg.tokenizer.name, "batch_size": cfg.trainer.batch_size,
-              "steps_per_setting": args.steps * args.repeats, "settings": rows,
-              "epoch_mean_history_items_per_batch": epoch_columns,
-              "speedup_vs_padded_fp32": {r["setting"]: r["samples_per_s"] / base for r in rows},
-              "commit": git_commit(), "versions": versions(), "hardware": hardware()}
+    start = time.perf_counter()
+    if device.type == "cpu":
+        steps = args.steps or 6
+        rows, profiles = cpu_rows(cfg, datamodule, steps, args.repeats), {}
+    else:
+        steps = args.steps or 100
+        rows, profiles = gpu_rows(cfg, datamodule, device, args.batch_sizes or [256, 1024], steps, args.repeats)
+    result = {"dataset": args.dataset, "tokenizer": cfg.tokenizer.name, "steps_per_pass": steps, "overrides": overrides,
+              "repeats": args.repeats, "settings": rows, "profile_eager_fast_path": profiles,
+              "commit": git_commit(), "versions": versions(), "hardware": hardware(),
+              "wall_time_s": round(time.perf_counter() - start, 1)}
+    if device.type == "cuda":
+        at_256 = {r["setting"]: r["samples_per_s"] for r in rows if r["batch_size"] == 256}
+        result.update({"device": torch.cuda.get_device_name(device), "batch_size": 256,
+                       "gpu_baseline_samples_per_s": at_256.get("lightning_baseline"),
+                       "gpu_fast_path_samples_per_s": at_256.get("fast_path_graphs")})
     name = "tiger_training_speed" + ("" if device.type == "cpu" else f"_{device.type}")
-    write_json_atomic(Path("results") / "bench" / f"{name}.json", result)
-    where = (result["hardware"].get("gpu", "GPU") if device.type == "cuda"
-             else f"{result['hardware']['cpu']} ({result['hardware']['torch_threads']} threads)")
-    lines = [f"TIGER training step, {args.dataset} ({cfg.tokenizer.name} codes), batch 256, AdamW; mean step time "
-             f"over {args.steps} batches (grouped: at evenly spaced length quantiles of an epoch, whose mean "
-             f"padded length is {epoch_columns:.1f} items), median of {args.repeats} passes; {where}. "
-             f"Assembling a batch of 256 examples: {loader['per_example_collate']:.2f} ms example by example, "
-             f"{loader['batched_gather']:.2f} ms as one batched gather (one CPU thread).", "",
-             "| setting | history items per batch | s/step | samples/s | speed-up |", "|---|---|---|---|---|"]
-    lines += [f"| {r['setting']} | {r['mean_history_items_per_batch']:.1f} | {r['step_s']:.3f} | "
-              f"{r['samples_per_s']:.0f} | {r['samples_per_s'] / base:.1f}x |" for r in rows]
-    write_text_atomic(Path("results") / "bench" / f"{name}.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_json_atomic(Path(cfg.results_dir) / "bench" / f"{name}.json", result)
+    text = table(result, device)
+    write_text_atomic(Path(cfg.results_dir) / "bench" / f"{name}.md", text + "\n")
+    print(text)
     return 0
+
+
+def table(result: dict, device: torch.device) -> str:
+    where = (result.get("device") if device.type == "cuda"
+             else f"{result['hardware']['cpu']} ({result['hardware']['torch_threads']} threads)")
+    lines = [f"TIGER training step, {result['dataset']} ({result['tokenizer']} codes), optimiser step included; "
+             f"median of {result['repeats']} passes of {result['steps_per_pass']} steps over a real epoch plan's "
+             f"batches; {where}.", "", "| setting | batch | ms/step | samples/s | vs first row |", "|---|---|---|---|---|"]
+    for batch_size in sorted({r["batch_size"] for r in result["settings"]}):
+        rows = [r for r in result["settings"] if r["batch_size"] == batch_size]
+        base = rows[0]["samples_per_s"]
+        lines += [f"| {r['setting']} | {batch_size} | {r['step_s'] * 1000:.2f} | {r['samples_per_s']:,.0f} | "
+                  f"{r['samples_per_s'] / base:.1f}x |" for r in rows]
+    for batch_size, p in result["profile_eager_fast_path"].items():
+        lines.append(f"\nBatch {batch_size}: the eager step launches {p['kernels_per_step']:.0f} kernels that keep "
+                     f"the GPU busy {p['gpu_kernel_ms_per_step']:.2f} ms; the graph replays in "
+                     f"{p['graph_replay_ms_per_step']:.2f} ms.")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

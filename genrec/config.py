@@ -30,7 +30,8 @@ SELECTABLE = ("data", "tokenizer", "generator", "trainer")
 class TrainerConfig:
     max_epochs: int = 200
     max_steps: int = -1
-    max_time_minutes: float | None = None  # wall-clock budget for fitting; the report says when it bound
+    max_time_minutes: float | None = None  # wall-clock budget for fitting, over every part of a resumed run
+    stop_after_minutes: float | None = None  # this process's budget: stop resumably (a lease-sized part of a run)
     batch_size: int = 256
     eval_batch_size: int = 1024
     precision: str = "32-true"  # or bf16-mixed, 16-mixed
@@ -44,6 +45,9 @@ class TrainerConfig:
     num_workers: int = 0
     log_every_n_steps: int = 50
     resume: bool = False  # continue from checkpoints/<run>/last.ckpt
+    fast_path: str = "auto"  # auto: the lean device-resident loop where CUDA is present (genrec/training/fast_loop.py); on; off
+    cuda_graphs: bool = True  # fast path on CUDA: capture each bucket's training step as a CUDA graph
+    length_buckets: list[int] | None = None  # fast path: history widths batches are padded to; default ~ H/8, H/4, H/2, H
     enable_progress_bar: bool = True
     deterministic: bool = False
 

@@ -1,9 +1,15 @@
 """What every generator's LightningModule shares: validation / test by full ranking.
 
-A subclass implements ``training_step`` and ``target_ranks(batch)``: the 0-based rank
-of each batch target among the whole catalogue (a score-based model ranks every
-item; a generative model decodes a top-K list and a missing target ranks ``inf``).
-Validation logs ``valid/recall@K`` and ``valid/ndcg@K``; test logs ``test/...``.
+A subclass implements ``batch_losses(batch)`` (or its own ``training_step``) and
+``target_ranks(batch)``: the 0-based rank of each batch target among the whole catalogue
+(a score-based model ranks every item; a generative model decodes a top-K list and a
+missing target ranks ``inf``). Validation logs ``valid/recall@K`` and ``valid/ndcg@K``;
+test logs ``test/...``.
+
+``batch_losses`` is a pure tensor function (no logging, no host sync), so the GPU fast
+path (``genrec/training/fast_loop.py``) can capture it in a CUDA graph. A batch may carry
+``weight`` ``[B]``: the fast path pads its last batch of an epoch to the static batch size
+with weight-0 rows, which must not count.
 """
 
 from __future__ import annotations
@@ -12,6 +18,16 @@ import pytorch_lightning as pl
 import torch
 
 from genrec.evaluation.metrics import DEFAULT_KS, RankMetrics, target_ranks
+
+
+def example_weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean of per-example ``values`` ``[B, ...]``; with ``weight`` ``[B]`` each example counts by
+    its weight (0 = a padding row). Equal to ``values.mean()`` when every weight is 1."""
+    if weight is None:
+        return values.mean()
+    weight = weight.to(values.dtype)
+    per_example = values.reshape(len(values), -1).mean(1)
+    return (per_example * weight).sum() / weight.sum().clamp(min=1e-12)
 
 
 class RankingModule(pl.LightningModule):
@@ -23,6 +39,16 @@ class RankingModule(pl.LightningModule):
 
     def target_ranks(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
+
+    def batch_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{"loss": what is minimised, other named terms...}`` for one training batch."""
+        raise NotImplementedError
+
+    def training_step(self, batch, batch_idx):
+        losses = self.batch_losses(batch)
+        for name, value in losses.items():
+            self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=len(batch["target"]))
+        return losses["loss"]
 
     def recommend(self, users: torch.Tensor, history: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-``top_k`` item ids ``[B, top_k]`` and their scores for left-padded histories."""

@@ -22,10 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from genrec.features.alignment import info_nce
+from genrec.generators.base import example_weighted_mean
 from genrec.generators.tiger import TIGER, TIGERConfig
 from genrec.tokenizers.base import standardize
 from genrec.tokenizers.item_codes import ItemCodes
@@ -66,19 +66,17 @@ class PRORec(TIGER):
         predicted = self.distill_head(self.target_representation(outputs, batch)).float()
         target = self.item_vectors[batch["target"]]
         if self.cfg.distill_loss == "mse":
-            return F.mse_loss(predicted, target)
+            return example_weighted_mean((predicted - target).square(), batch.get("weight"))
+        # in-batch negatives: weight-0 padding rows of the fast path still act as negatives
         return info_nce(predicted, target, self.cfg.distill_temperature)
 
-    def training_step(self, batch, batch_idx):
+    def batch_losses(self, batch):
         distill = self.cfg.distill_weight > 0
-        loss, outputs = self.code_loss(batch, hidden_states=distill and self.cfg.distill_from == "decoder")
-        self.log("train/code_loss", loss, batch_size=len(batch["target"]))
-        if distill:
-            term = self.distillation_loss(outputs, batch)
-            self.log("train/distill_loss", term, batch_size=len(batch["target"]))
-            loss = loss + self.cfg.distill_weight * term
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["target"]))
-        return loss
+        code, outputs = self.code_loss(batch, hidden_states=distill and self.cfg.distill_from == "decoder")
+        if not distill:
+            return {"loss": code, "code_loss": code}
+        term = self.distillation_loss(outputs, batch)
+        return {"loss": code + self.cfg.distill_weight * term, "code_loss": code, "distill_loss": term}
 
     @classmethod
     def from_config(cls, cfg, datamodule) -> PRORec:

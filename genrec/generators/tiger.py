@@ -24,7 +24,7 @@ from genrec.decoding import CodeTrie, constrained_beam_search
 from genrec.decoding.t5_beams import T5BeamStepModel
 from genrec.errors import ArtefactError
 from genrec.evaluation.metrics import list_ranks
-from genrec.generators.base import RankingModule
+from genrec.generators.base import RankingModule, example_weighted_mean
 from genrec.generators.code_vocabulary import EOS, PAD, CodeVocabulary
 from genrec.generators.dropout import use_fast_dropout
 from genrec.tokenizers.item_codes import ItemCodes
@@ -72,27 +72,29 @@ class TIGER(RankingModule):
         self.trie = CodeTrie.from_item_codes(item_codes)
         self.save_hyperparameters({"config": vars(cfg).copy(), "item_codes_fingerprint": item_codes.fingerprint})
 
-    def training_step(self, batch, batch_idx):
+    def batch_losses(self, batch):
         loss, _ = self.code_loss(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["target"]))
-        return loss
+        return {"loss": loss}
 
     def code_loss(self, batch, hidden_states: bool = False):
-        """Cross-entropy of the target's code tokens under teacher forcing, and T5's outputs
-        (with every layer's hidden states when ``hidden_states``)."""
+        """Cross-entropy of the target's code tokens under teacher forcing (averaged over tokens,
+        examples weighted by ``batch["weight"]`` when present), and T5's outputs (with every
+        layer's hidden states when ``hidden_states``)."""
         input_ids, attention = self.vocab.history_tokens(batch["user"], batch["history"])
         labels = self.vocab.target_tokens(batch["target"])
         decoder_input = torch.cat([torch.full_like(labels[:, :1], PAD), labels[:, :-1]], 1)  # teacher forcing
         outputs = self.t5(input_ids=input_ids, attention_mask=attention, decoder_input_ids=decoder_input,
                           output_hidden_states=hidden_states)
-        return F.cross_entropy(outputs.logits.flatten(0, 1).float(), labels.flatten()), outputs
+        token_losses = F.cross_entropy(outputs.logits.flatten(0, 1).float(), labels.flatten(), reduction="none")
+        return example_weighted_mean(token_losses.view_as(labels), batch.get("weight")), outputs
 
     @torch.no_grad()
     def recommend(self, users: torch.Tensor, history: torch.Tensor, top_k: int):
         """Top-``top_k`` items (and summed log-prob scores) per user by constrained beam search
         (beam ``max(generator.beam_size, top_k)``)."""
         input_ids, attention = self.vocab.history_tokens(users, history)
-        step_model = T5BeamStepModel(self.t5, [t.to(self.device) for t in self.vocab.level_token_ids])
+        group = 512 if self.device.type == "cuda" else 32  # users encoded at once (length-grouped)
+        step_model = T5BeamStepModel(self.t5, [t.to(self.device) for t in self.vocab.level_token_ids], group)
         trie = self.trie.to(self.device)
         result = constrained_beam_search(step_model, {"input_ids": input_ids, "attention_mask": attention},
                                          trie, max(self.cfg.beam_size, top_k), top_k)

@@ -30,6 +30,21 @@ class TrainingThroughput(Callback):
                 "samples_per_s": round(rate, 1) if rate else None}
 
 
+class PartTimeLimit(Callback):
+    """``trainer.stop_after_minutes``: stop this process's part of a run after so many minutes of
+    fitting (Lightning's own ``max_time`` counts every part of a resumed run)."""
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60
+        self.start = time.perf_counter()
+        self.fired = False
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if time.perf_counter() - self.start >= self.seconds:
+            self.fired = True
+            trainer.should_stop = True
+
+
 def log_version(run_dir: Path, resuming: bool) -> str:
     """The logs' sub-folder: ``""`` (``logs/``) for a fresh run; ``resumed-<n>`` for the n-th
     continuation, because Lightning's loggers clear a folder they start in, and the learning
@@ -51,6 +66,8 @@ def build_trainer(cfg, run_dir: Path, resuming: bool = False) -> tuple[pl.Traine
         save_top_k=1, save_last=True, enable_version_counter=False,
     )
     callbacks = [checkpoint, EarlyStopping(monitor=monitor, mode="max", patience=t.patience, check_on_train_epoch_end=False), TrainingThroughput()]
+    if t.stop_after_minutes:
+        callbacks.append(PartTimeLimit(t.stop_after_minutes))
     version = log_version(Path(run_dir), resuming)
     loggers = [
         CSVLogger(run_dir, name="logs", version=version),
@@ -86,6 +103,8 @@ def stop_reason(trainer: pl.Trainer, cfg) -> str:
         return "max_steps"
     if trainer.current_epoch >= cfg.trainer.max_epochs:
         return "max_epochs"
+    if any(isinstance(c, PartTimeLimit) and c.fired for c in trainer.callbacks):
+        return "max_time"
     return "max_time" if cfg.trainer.max_time_minutes else "interrupted"
 
 

@@ -18,12 +18,12 @@ from genrec.artefacts import read_json, write_text_atomic
 from genrec.config import load_saved, to_dict, to_yaml
 from genrec.data import load_dataset
 from genrec.data.datamodule import SequentialDataModule
-from genrec.errors import ArtefactError
+from genrec.errors import ArtefactError, ConfigError
 from genrec.evaluation.evaluator import evaluate_model
 from genrec.evaluation.report import build_report, format_table, write_report
 from genrec.registry import lookup
 from genrec.run_info import git_commit
-from genrec.training.engine import TrainingThroughput, build_trainer, stop_reason, training_seconds
+from genrec.training.engine import TrainingThroughput, build_trainer, log_version, stop_reason, training_seconds
 
 
 def build_datamodule(cfg: DictConfig, dataset=None) -> SequentialDataModule:
@@ -79,6 +79,45 @@ def publish(cfg: DictConfig, report: dict) -> dict:
     return report
 
 
+def use_fast_path(cfg: DictConfig, model) -> bool:
+    """``trainer.fast_path``: ``auto`` = the fast loop where CUDA is present and the generator
+    trains on prefixes through ``batch_losses``; ``on`` = the fast loop (eager on a CPU); ``off``."""
+    from genrec.training.fast_loop import FAST_PATH_MODES, fit_device, supports_fast_path
+
+    mode = cfg.trainer.fast_path
+    if mode not in FAST_PATH_MODES:
+        raise ConfigError(f"trainer.fast_path must be one of {list(FAST_PATH_MODES)}, got {mode!r}")
+    if mode == "off":
+        return False
+    supported = supports_fast_path(model, cfg)
+    if mode == "on" and not supported:
+        raise ConfigError(f"trainer.fast_path=on: generator {cfg.generator.model!r} trains on "
+                          f"{cfg.generator.train_form!r}, which only the Lightning path serves; use trainer.fast_path=off")
+    return supported and (mode == "on" or fit_device(cfg).type == "cuda")
+
+
+def lightning_fit(cfg: DictConfig, model, datamodule, directory: Path, resume_from: Path | None) -> dict:
+    """Fit with Lightning's Trainer; returns the report's ``train`` record."""
+    trainer, checkpoint = build_trainer(cfg, directory, resuming=resume_from is not None)
+    fit_start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    fit_seconds = time.perf_counter() - fit_start
+    best = Path(checkpoint.best_model_path or directory / "last.ckpt")
+    throughput = next(c for c in trainer.callbacks if isinstance(c, TrainingThroughput)).summary()
+    return {
+        "epochs": trainer.current_epoch,
+        "stop_reason": stop_reason(trainer, cfg),
+        "steps": trainer.global_step,
+        "wall_time_s": round(fit_seconds, 2),  # this process's fit
+        "train_time_total_s": training_seconds(trainer),  # every part of a resumed run (Lightning's timer)
+        "examples_per_epoch": len(trainer.train_dataloader.dataset),  # the dataset fit used, not a rebuilt one
+        **throughput,  # this process's training batches only (a resumed run counts its own part)
+        "best_checkpoint": str(best),
+        "best_valid_score": float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None,
+        "resumed_from": str(resume_from) if resume_from else None,
+    }
+
+
 def train_run(cfg: DictConfig) -> dict:
     """Fit the configured generator, pick the best validation checkpoint, report on test."""
     start = time.perf_counter()
@@ -87,6 +126,7 @@ def train_run(cfg: DictConfig) -> dict:
     datamodule = build_datamodule(cfg)
     dataset = datamodule.dataset
     model = build_generator(cfg, datamodule)
+    fast = use_fast_path(cfg, model)
     directory = run_dir(cfg)
     resume_from = directory / "last.ckpt" if cfg.trainer.resume and (directory / "last.ckpt").is_file() else None
     if resume_from is None:
@@ -94,36 +134,22 @@ def train_run(cfg: DictConfig) -> dict:
             (directory / stale).unlink(missing_ok=True)
     write_text_atomic(directory / "config.yaml", to_yaml(cfg))
 
-    trainer, checkpoint = build_trainer(cfg, directory, resuming=resume_from is not None)
-    fit_start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
-    fit_seconds = time.perf_counter() - fit_start
+    if fast:
+        from genrec.training.fast_loop import fast_fit
 
-    best = Path(checkpoint.best_model_path or directory / "last.ckpt")
+        train = fast_fit(cfg, model, datamodule, directory, resume_from, log_version(directory, resume_from is not None))
+    else:
+        train = lightning_fit(cfg, model, datamodule, directory, resume_from)
+    best = Path(train["best_checkpoint"])
     load_weights(model, best)
     results = evaluate_run(cfg, model, datamodule, progress=cfg.trainer.enable_progress_bar)
     dataset_info = {"name": dataset.name, "fingerprint": dataset.fingerprint(), **dataset.statistics()}
     if hasattr(model, "export_artefacts"):
         model.export_artefacts(directory, {"dataset": dataset.name, "dataset_fingerprint": dataset_info["fingerprint"],
                                            "run": cfg.run, "checkpoint": str(best)})
-    train_examples = len(trainer.train_dataloader.dataset)  # the dataset fit used, not a rebuilt one
-    throughput = next(c for c in trainer.callbacks if isinstance(c, TrainingThroughput)).summary()
     report = build_report(
         results["valid"], results["test"], to_dict(cfg), cfg.seed, time.perf_counter() - start,
-        dataset=dataset_info,
-        train={
-            "epochs": trainer.current_epoch,
-            "stop_reason": stop_reason(trainer, cfg),
-            "steps": trainer.global_step,
-            "wall_time_s": round(fit_seconds, 2),  # this process's fit
-            "train_time_total_s": training_seconds(trainer),  # every part of a resumed run (Lightning's timer)
-            "examples_per_epoch": train_examples,
-            **throughput,  # this process's training batches only (a resumed run counts its own part)
-            "best_checkpoint": str(best),
-            "best_valid_score": float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None,
-            "resumed_from": str(resume_from) if resume_from else None,
-        },
-        eval=results["eval"],
+        dataset=dataset_info, train=train, eval=results["eval"],
     )
     return publish(cfg, report)
 
