@@ -84,8 +84,8 @@ def use_fast_path(cfg: DictConfig, model) -> bool:
     trains on prefixes through ``batch_losses``; ``on`` = the fast loop (eager on a CPU); ``off``."""
     from genrec.training.fast_loop import FAST_PATH_MODES, fit_device, supports_fast_path
 
-    mode = cfg.trainer.fast_path
-    if mode not in FAST_PATH_MODES:
+    mode = {"true": "on", "false": "off"}.get(str(cfg.trainer.fast_path).lower(), str(cfg.trainer.fast_path))
+    if mode not in FAST_PATH_MODES:  # YAML reads a bare on/off as a boolean: both spellings are accepted
         raise ConfigError(f"trainer.fast_path must be one of {list(FAST_PATH_MODES)}, got {mode!r}")
     if mode == "off":
         return False
