@@ -15,11 +15,14 @@ EVALUATE_OVERRIDABLE = ("data.root", "trainer.eval_batch_size", "results_dir", "
 
 
 def _guarded(fn, *args) -> int:
+    from genrec.quiet import quiet_libraries
+
+    quiet_libraries()
     try:
         fn(*args)
     except GenrecError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return getattr(err, "exit_code", 2)
     return 0
 
 
@@ -84,11 +87,19 @@ def _evaluate(args: list[str]) -> None:
     if args and args[0] == "recommend":
         return _recommend(args[1:])
     from genrec.config import compose
+    from genrec.errors import ConfigError
     from genrec.training.pipeline import evaluate_saved_run
 
     run_arg = [a for a in args if a.startswith("run=")]
     overrides = [a for a in args if a.split("=", 1)[0] in EVALUATE_OVERRIDABLE]
     rest = [a for a in args if a not in run_arg and a not in overrides]
+    naming = ("experiment", "checkpoints_dir", "data", "tokenizer", "generator", "trainer", "seed")
+    unused = [a for a in rest if a.split("=", 1)[0] not in naming]
+    if unused:
+        raise ConfigError(f"evaluate.py re-scores a trained run with the config it was trained with, so it does not "
+                          f"use {unused}; it takes run=<name> (or experiment=... and group choices that name the "
+                          f"run), checkpoints_dir=..., and the overrides {list(EVALUATE_OVERRIDABLE)}. To score "
+                          "other settings, train a run with them.")
     run = run_arg[-1].split("=", 1)[1] if run_arg else compose(rest).run
     checkpoints = next((a.split("=", 1)[1] for a in rest if a.startswith("checkpoints_dir=")), "checkpoints")
     evaluate_saved_run(run, checkpoints, overrides)

@@ -19,6 +19,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from genrec.config_checks import check_config
 from genrec.errors import ConfigError
 from genrec.registry import GROUPS, lookup
 
@@ -34,9 +35,11 @@ class TrainerConfig:
     stop_after_minutes: float | None = None  # this process's budget: stop resumably (a lease-sized part of a run)
     batch_size: int = 256
     eval_batch_size: int = 1024
-    precision: str = "32-true"  # or bf16-mixed, 16-mixed
+    precision: str = "auto"  # auto: bf16-mixed on CUDA, 32-true on a CPU (see genrec/training/precision.py)
     accelerator: str = "auto"
-    devices: str = "auto"
+    devices: str = "auto"  # Lightning: auto, a count (2) or a list of device indices
+    strategy: str = "auto"  # Lightning: auto, ddp, fsdp, deepspeed_stage_2, ... (the Lightning path only)
+    num_nodes: int = 1
     patience: int = 10  # early stopping: validation checks without improvement
     check_val_every_n_epoch: int = 1
     val_check_interval: float | None = None  # or a number of training steps (TIGER-style)
@@ -62,13 +65,14 @@ class EvaluationConfig:
 
 @dataclass
 class RootConfig:
-    run: str | None = None  # default: <model>-<tokenizer.name> for code-reading generators (tiger-rqvae-beauty), else <experiment> or <model>-<dataset>
+    run: str | None = None  # default: see default_run_name (tiger-rqvae-beauty, sasrec_ce_beauty, sasrec_ce_beauty-toys)
     seed: int = 42
     stage: str = "generator"
     experiment: str | None = None
     results_dir: str = "results"
     checkpoints_dir: str = "checkpoints"
     tokenizers_dir: str = "tokenizers"
+    overwrite_results: bool = False  # a run may replace a results/<run>/metrics.json that git tracks
     data: Any = None
     tokenizer: Any = None
     generator: Any = None
@@ -80,8 +84,15 @@ def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         choices = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise ConfigError(f"no config file {path}; choices in {path.parent}: {choices}")
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        raise ConfigError(f"{path}: not valid YAML{line}: {getattr(err, 'problem', None) or err}; fix the file") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
@@ -132,6 +143,28 @@ def parse_overrides(args: list[str]) -> tuple[dict[str, str], list[str]]:
     return choices, values
 
 
+def parse_dotlist(args: list[str]) -> DictConfig:
+    """``a.b=value`` arguments as a config; a value that is not valid YAML is refused by name."""
+    for arg in args:
+        try:
+            OmegaConf.from_dotlist([arg])
+        except Exception as err:  # noqa: BLE001  (YAML scanner errors are not OmegaConf's)
+            reason = str(err).splitlines()[0]
+            raise ConfigError(f"command line: cannot read {arg!r} ({reason}); quote lists and strings, "
+                              "e.g. evaluation.ks=[5,10] or 'data.text_template=\"{title}\"'") from None
+    return OmegaConf.from_dotlist(args)
+
+
+def default_run_name(cfg: DictConfig, experiment: str | None) -> str:
+    """Runs over item codes: ``<model>-<tokenizer.name>`` (the tokenizer name holds the dataset);
+    others: ``<experiment or model>``, with ``-<dataset>`` added unless the name ends with it, so an
+    experiment pointed at another dataset never reuses the experiment's own run."""
+    if lookup("generator", cfg.generator.model).reads_item_codes:  # tiger-rqvae_sinkhorn-beauty
+        return f"{cfg.generator.model}-{cfg.tokenizer.name}"
+    name, dataset = experiment or cfg.generator.model, cfg.data.dataset
+    return name if name.endswith((f"_{dataset}", f"-{dataset}")) else f"{name}-{dataset}"
+
+
 def compose(args: list[str] | None = None) -> DictConfig:
     """Build the resolved, validated config from ``configs/`` and command-line ``args``."""
     choices, value_args = parse_overrides(args or [])
@@ -158,11 +191,7 @@ def compose(args: list[str] | None = None) -> DictConfig:
     cfg = _merge(cfg, defaults, str(CONFIG_DIR / "defaults.yaml"))
     if experiment:
         cfg = _merge(cfg, experiment, str(CONFIG_DIR / "experiment" / f"{experiment_name}.yaml"))
-    try:
-        dotlist = OmegaConf.from_dotlist(value_args)
-    except OmegaConfBaseException as err:
-        raise ConfigError(f"command line: cannot parse {value_args}: {err}") from None
-    cfg = _merge(cfg, dotlist, "command line")
+    cfg = _merge(cfg, parse_dotlist(value_args), "command line")
     for group in GROUPS:
         key, _ = GROUPS[group]
         chosen = _read_yaml(CONFIG_DIR / group / f"{selection[group]}.yaml")[key]
@@ -171,10 +200,8 @@ def compose(args: list[str] | None = None) -> DictConfig:
     if cfg.tokenizer.name is None:
         cfg.tokenizer.name = f"{selection['tokenizer']}-{cfg.data.dataset}"
     if cfg.run is None:
-        if lookup("generator", cfg.generator.model).reads_item_codes:  # tiger-rqvae_sinkhorn-beauty
-            cfg.run = f"{cfg.generator.model}-{cfg.tokenizer.name}"
-        else:
-            cfg.run = experiment_name or f"{cfg.generator.model}-{cfg.data.dataset}"
+        cfg.run = default_run_name(cfg, experiment_name)
+    check_config(cfg)
     return cfg
 
 
@@ -196,8 +223,6 @@ def load_saved(path: Path, overrides: list[str] | None = None) -> DictConfig:
         cfg[group] = OmegaConf.structured(lookup(group, saved[group][key]).config_class())
     OmegaConf.set_struct(cfg, True)
     cfg = _merge(cfg, saved, str(path))
-    try:
-        dotlist = OmegaConf.from_dotlist(overrides or [])
-    except OmegaConfBaseException as err:
-        raise ConfigError(f"command line: cannot parse {overrides}: {err}") from None
-    return _merge(cfg, dotlist, "command line")
+    cfg = _merge(cfg, parse_dotlist(overrides or []), "command line")
+    check_config(cfg)
+    return cfg

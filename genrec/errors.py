@@ -16,3 +16,9 @@ class DataError(GenrecError):
 
 class ArtefactError(GenrecError):
     """A checkpoint or tokenizer artefact that is missing or does not match."""
+
+
+class Interrupted(GenrecError):
+    """Training stopped on Ctrl-C with a resumable checkpoint (exit code 130, the shell's for SIGINT)."""
+
+    exit_code = 130

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import REPO
+from conftest import REPO, require_datasets
 
 from genrec.data.datamodule import SequentialDataModule
 from genrec.data.dataset import Catalog, Interactions, RecDataset
@@ -63,7 +63,8 @@ def test_exclude_seen_masks_history_items():
 
 
 @pytest.mark.slow
-def test_cli_trains_evaluates_and_exports_embeddings(tmp_path, data_root):
+def test_cli_trains_evaluates_and_exports_embeddings(tmp_path):
+    data_root = require_datasets("ml100k")
     common = [f"data.root={data_root}", f"results_dir={tmp_path / 'results'}",
               f"checkpoints_dir={tmp_path / 'ckpt'}", "run=cli_smoke"]
     train = subprocess.run([sys.executable, "train.py", "experiment=sasrec_ml100k", "trainer=smoke", *common],

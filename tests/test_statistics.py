@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from conftest import require_datasets
+
 from genrec.config import compose
 from genrec.data import load_dataset
 
@@ -15,7 +17,8 @@ PUBLISHED = {
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
-def test_published_statistics(name, data_root):
+def test_published_statistics(name):
+    data_root = require_datasets(name)
     users, items, interactions = PUBLISHED[name]
     dataset = load_dataset(compose([f"data={name}", f"data.root={data_root}"]).data)
     stats = dataset.statistics()
@@ -26,7 +29,8 @@ def test_published_statistics(name, data_root):
         assert min(len(s) for s in dataset.interactions.sequences) >= 5
 
 
-def test_beauty_text_and_ids(data_root):
+def test_beauty_text_and_ids():
+    data_root = require_datasets("beauty")
     dataset = load_dataset(compose(["data=beauty", f"data.root={data_root}"]).data)
     catalog = dataset.catalog
     first = catalog.internal_id("B004756YJA")
@@ -35,13 +39,15 @@ def test_beauty_text_and_ids(data_root):
     assert sum(bool(b) for b in catalog.fields["brand"]) == 11_997  # 99.1% informative brands
 
 
-def test_sports_text_fallback_is_declared(data_root):
+def test_sports_text_fallback_is_declared():
+    data_root = require_datasets("sports")
     catalog = load_dataset(compose(["data=sports", f"data.root={data_root}"]).data).catalog
     assert "FALLBACK" in catalog.metadata["text_source"]["title"]
     assert all(catalog.fields["title"])
 
 
-def test_lcrec_form_matches_p5_beauty(data_root):
+def test_lcrec_form_matches_p5_beauty():
+    data_root = require_datasets("beauty", "beauty_lcrec")
     p5 = load_dataset(compose(["data=beauty", f"data.root={data_root}"]).data)
     lcrec = load_dataset(compose(["data=beauty_lcrec", f"data.root={data_root}"]).data)
     assert lcrec.statistics()["interactions"] == p5.statistics()["interactions"]
@@ -50,7 +56,8 @@ def test_lcrec_form_matches_p5_beauty(data_root):
         assert np.array_equal(a, b)
 
 
-def test_movielens_order_and_genres(data_root):
+def test_movielens_order_and_genres():
+    data_root = require_datasets("ml100k")
     dataset = load_dataset(compose(["data=ml100k", f"data.root={data_root}"]).data)
     catalog = dataset.catalog
     toy_story = catalog.internal_id("1")

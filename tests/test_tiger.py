@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import REPO
+from conftest import REPO, require_datasets
 
 from genrec.data.datamodule import SequentialDataModule
 from genrec.data.dataset import Catalog, Interactions, RecDataset
@@ -124,8 +124,9 @@ def test_checkpoint_of_other_codes_is_refused():
 
 
 @pytest.mark.slow
-def test_cli_trains_tiger_and_recommends_from_the_checkpoint(tmp_path, data_root):
+def test_cli_trains_tiger_and_recommends_from_the_checkpoint(tmp_path):
     """The default experiment's pipeline at smoke size: fit codes, train, report, recommend."""
+    data_root = require_datasets("ml100k")
     common = [f"data.root={data_root}", f"results_dir={tmp_path / 'results'}", f"checkpoints_dir={tmp_path / 'ckpt'}",
               f"tokenizers_dir={tmp_path / 'tokenizers'}"]
     small = ["tokenizer=random", "trainer=smoke", "trainer.max_time_minutes=30", "trainer.val_users=64",

@@ -125,14 +125,18 @@ class SequenceWindowDataset(Dataset):
     """SASRec's training form: the last ``max_len + 1`` items of a user's training part as
     inputs ``seq[:-1]`` and next-item targets ``seq[1:]``, plus one sampled negative per
     position drawn uniformly from items the user never interacted with in training (as in
-    the SASRec reference code)."""
+    the SASRec reference code). The negatives of an example are a function of ``(seed,
+    epoch, index)``, so a resumed run draws the very negatives an uninterrupted one would."""
 
     def __init__(self, split: LeaveOneOut, n_items: int, max_len: int, seed: int = 0):
         self.sequences = [s for s in split.train_sequences if len(s) >= 2]
         self.n_items = n_items
         self.max_len = max_len
         self.seed = seed
-        self._rng: np.random.Generator | None = None
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.sequences)
@@ -140,17 +144,15 @@ class SequenceWindowDataset(Dataset):
     def lengths(self) -> np.ndarray:
         return np.minimum([len(s) - 1 for s in self.sequences], self.max_len)
 
-    def _negatives(self, seq: np.ndarray, count: int) -> np.ndarray:
-        if self._rng is None:
-            worker = torch.utils.data.get_worker_info()
-            self._rng = np.random.default_rng([self.seed, worker.id if worker else 0, torch.initial_seed() % 2**31])
+    def _negatives(self, seq: np.ndarray, count: int, index: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
         seen = set(seq.tolist())
-        negatives = self._rng.integers(0, self.n_items, size=count)
+        negatives = rng.integers(0, self.n_items, size=count)
         if len(seen) >= self.n_items:
             return negatives  # nothing unseen exists: degenerate toy catalogue
         clash = [i for i, item in enumerate(negatives.tolist()) if item in seen]
         while clash:  # resample only the clashing positions (a python set beats np.isin here)
-            negatives[clash] = self._rng.integers(0, self.n_items, size=len(clash))
+            negatives[clash] = rng.integers(0, self.n_items, size=len(clash))
             clash = [i for i in clash if int(negatives[i]) in seen]
         return negatives
 
@@ -158,4 +160,4 @@ class SequenceWindowDataset(Dataset):
         seq = self.sequences[index]
         window = seq[-(self.max_len + 1):]
         inputs, targets = window[:-1], window[1:]
-        return {"history": inputs, "target_seq": targets, "negative_seq": self._negatives(seq, len(targets))}
+        return {"history": inputs, "target_seq": targets, "negative_seq": self._negatives(seq, len(targets), index)}

@@ -6,12 +6,14 @@ from functools import partial
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from genrec.data.batches import EvalDataset, PrefixDataset, SequenceWindowDataset, collate
 from genrec.data.dataset import RecDataset
 from genrec.data.sampler import LengthGroupedBatchSampler
 from genrec.data.splits import leave_one_out
+from genrec.errors import DataError
 
 TRAIN_FORMS = ("prefixes", "windows")
 
@@ -36,12 +38,17 @@ class SequentialDataModule(pl.LightningDataModule):
             raise ValueError(f"train_form must be one of {TRAIN_FORMS}, got {train_form!r}")
         self.dataset = dataset
         self.split = leave_one_out(dataset.interactions, max_history)
+        if len(self.split.valid) == 0:
+            raise DataError(f"dataset {dataset.name!r}: no user has the 3 items leave-one-out needs (one to train "
+                            "on, one to validate, one to test); every metric would be over 0 users. Check the "
+                            "interaction file, or keep users with at least 3 items")
         self.train_form = train_form
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
         self.seed = seed
         self.val_users = val_users
+        self._resume: tuple[int, int] | None = None  # (epoch, batches of it trained), from a checkpoint
 
     @property
     def n_items(self) -> int:
@@ -53,17 +60,37 @@ class SequentialDataModule(pl.LightningDataModule):
         return PrefixDataset(self.split)
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
-        sampler = LengthGroupedBatchSampler(dataset.lengths(), batch_size, shuffle=shuffle, seed=self.seed)
+        listeners = (dataset,) if hasattr(dataset, "set_epoch") else ()
+        sampler = LengthGroupedBatchSampler(dataset.lengths(), batch_size, shuffle=shuffle, seed=self.seed,
+                                            listeners=listeners)
         return DataLoader(
             dataset,
             batch_sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=partial(collate, pad_side="left"),
             persistent_workers=self.num_workers > 0,
+            # its own generator: starting an iterator (every epoch and validation) must not draw from the
+            # global RNG, whose state a checkpoint restores for dropout
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_dataset(), self.batch_size, shuffle=True)
+        loader = self._loader(self.train_dataset(), self.batch_size, shuffle=True)
+        if self._resume is not None:
+            loader.batch_sampler.resume_at(*self._resume)
+        return loader
+
+    def state_dict(self) -> dict:
+        """Where training stands in its epoch (saved in every Lightning checkpoint), so a resumed run
+        skips the batches of that epoch it already trained on."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return {}
+        return {"epoch": trainer.current_epoch,
+                "batches_done": trainer.fit_loop.epoch_loop.batch_progress.current.processed}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume = (state["epoch"], state["batches_done"]) if state else None
 
     def val_dataloader(self, full: bool = False) -> DataLoader:
         """Validation users; during training (``full=False``) a fixed seeded sample of

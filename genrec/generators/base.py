@@ -17,6 +17,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
+from genrec.errors import ArtefactError
 from genrec.evaluation.metrics import DEFAULT_KS, RankMetrics, target_ranks
 
 
@@ -36,6 +37,20 @@ class RankingModule(pl.LightningModule):
         self.ks = tuple(ks)
         self.valid_metrics = RankMetrics(self.ks)
         self.test_metrics = RankMetrics(self.ks)
+        self.dataset_fingerprint: str | None = None  # set by the pipeline; recorded in every checkpoint
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["dataset_fingerprint"] = self.dataset_fingerprint
+
+    def check_checkpoint(self, checkpoint: dict, path) -> None:
+        """Refuse weights trained on another dataset (a checkpoint from before fingerprints passes)."""
+        recorded = checkpoint.get("dataset_fingerprint")
+        if recorded and self.dataset_fingerprint and recorded != self.dataset_fingerprint:
+            raise ArtefactError(
+                f"{path} was trained on dataset {recorded}, but the data loaded now has fingerprint "
+                f"{self.dataset_fingerprint} (the files changed, or data.* points elsewhere); evaluate with the "
+                "data the run was trained on, or train a new run on this data."
+            )
 
     def target_ranks(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError

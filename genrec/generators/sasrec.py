@@ -106,6 +106,9 @@ class SASRec(ScoringModule):
         last = self.sequence_features(history)[:, -1]  # histories are left-padded
         return last @ self.item_emb.weight[1:].T
 
+    def batch_losses(self, batch):
+        return {"loss": self.next_item_loss(batch)[0]}
+
     def training_step(self, batch, batch_idx):
         loss, positions = self.next_item_loss(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=positions)

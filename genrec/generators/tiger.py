@@ -110,10 +110,12 @@ class TIGER(RankingModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint):
+        super().on_save_checkpoint(checkpoint)
         checkpoint["item_codes_fingerprint"] = self.item_codes.fingerprint
 
     def check_checkpoint(self, checkpoint: dict, path) -> None:
-        """Refuse weights trained on other codes than the ones loaded."""
+        """Refuse weights trained on other codes (or another dataset) than the ones loaded."""
+        super().check_checkpoint(checkpoint, path)
         recorded = checkpoint.get("item_codes_fingerprint")
         if recorded != self.item_codes.fingerprint:
             raise ArtefactError(

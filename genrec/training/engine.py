@@ -6,8 +6,11 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+from genrec.training.random_state import capture_rng, restore_rng
 
 
 class TrainingThroughput(Callback):
@@ -45,6 +48,42 @@ class PartTimeLimit(Callback):
             trainer.should_stop = True
 
 
+class RandomState(Callback):
+    """Every checkpoint carries the random generators' states (dropout masks); a resumed run
+    restores them, so it continues with the masks an uninterrupted run would draw."""
+
+    def on_save_checkpoint(self, trainer, module, checkpoint):
+        checkpoint["rng"] = capture_rng(module.device)
+
+    def on_load_checkpoint(self, trainer, module, checkpoint):
+        if "rng" in checkpoint:
+            restore_rng(checkpoint["rng"], module.device)
+
+
+class StopOnRequest(Callback):
+    """Ctrl-C (``StopRequest``): stop after the current training step; the pipeline then saves
+    ``last.ckpt`` (``save_interrupted``)."""
+
+    def __init__(self, request):
+        self.request = request
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if self.request.requested:
+            trainer.should_stop = True
+
+
+def save_interrupted(trainer: pl.Trainer, path: Path) -> None:
+    """``last.ckpt`` after a Ctrl-C stop. The stop came from ``on_train_batch_end``, where Lightning
+    has processed the batch but not yet counted it completed; the saved loop state counts it, as a
+    checkpoint written at validation would, so the resumed run neither repeats nor skips a batch."""
+    trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    progress = checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]
+    for part in ("total", "current"):
+        progress[part]["completed"] = progress[part]["processed"]
+    torch.save(checkpoint, path)
+
+
 def log_version(run_dir: Path, resuming: bool) -> str:
     """The logs' sub-folder: ``""`` (``logs/``) for a fresh run; ``resumed-<n>`` for the n-th
     continuation, because Lightning's loggers clear a folder they start in, and the learning
@@ -54,7 +93,7 @@ def log_version(run_dir: Path, resuming: bool) -> str:
     return f"resumed-{len(list((run_dir / 'logs').glob('resumed-*'))) + 1}"
 
 
-def build_trainer(cfg, run_dir: Path, resuming: bool = False) -> tuple[pl.Trainer, ModelCheckpoint]:
+def build_trainer(cfg, run_dir: Path, resuming: bool = False, stop=None) -> tuple[pl.Trainer, ModelCheckpoint]:
     """Trainer with early stopping and best/last checkpoints on the validation metric."""
     t = cfg.trainer
     interval = t.val_check_interval
@@ -65,7 +104,10 @@ def build_trainer(cfg, run_dir: Path, resuming: bool = False) -> tuple[pl.Traine
         dirpath=run_dir, filename="best", monitor=monitor, mode="max",
         save_top_k=1, save_last=True, enable_version_counter=False,
     )
-    callbacks = [checkpoint, EarlyStopping(monitor=monitor, mode="max", patience=t.patience, check_on_train_epoch_end=False), TrainingThroughput()]
+    callbacks = [checkpoint, EarlyStopping(monitor=monitor, mode="max", patience=t.patience, check_on_train_epoch_end=False),
+                 TrainingThroughput(), RandomState()]
+    if stop is not None:
+        callbacks.append(StopOnRequest(stop))
     if t.stop_after_minutes:
         callbacks.append(PartTimeLimit(t.stop_after_minutes))
     version = log_version(Path(run_dir), resuming)
@@ -75,7 +117,10 @@ def build_trainer(cfg, run_dir: Path, resuming: bool = False) -> tuple[pl.Traine
     ]
     trainer = pl.Trainer(
         accelerator=t.accelerator,
-        devices=t.devices,
+        devices=_devices(t.devices),
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        use_distributed_sampler=False,  # the DataModule shards by rank itself, never padding evaluation
         precision=t.precision,
         max_epochs=t.max_epochs,
         max_steps=t.max_steps,
@@ -85,6 +130,7 @@ def build_trainer(cfg, run_dir: Path, resuming: bool = False) -> tuple[pl.Traine
         gradient_clip_val=t.gradient_clip_val,
         log_every_n_steps=t.log_every_n_steps,
         enable_progress_bar=t.enable_progress_bar,
+        enable_model_summary=False,
         deterministic=t.deterministic,
         num_sanity_val_steps=0,
         callbacks=callbacks,
@@ -92,6 +138,13 @@ def build_trainer(cfg, run_dir: Path, resuming: bool = False) -> tuple[pl.Traine
         default_root_dir=run_dir,
     )
     return trainer, checkpoint
+
+
+def _devices(value):
+    """``trainer.devices`` as Lightning takes it: ``auto``, a count, or a list of indices."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return value
 
 
 def stop_reason(trainer: pl.Trainer, cfg) -> str:

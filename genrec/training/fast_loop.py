@@ -33,7 +33,8 @@ from tqdm import tqdm
 
 from genrec.evaluation.evaluator import evaluate_model
 from genrec.training.device_prefixes import DevicePrefixes
-from genrec.training.loop_state import LoopState, capture_rng, load_last, restore_rng, save_best, save_last
+from genrec.training.loop_state import LoopState, load_last, save_best, save_last
+from genrec.training.random_state import capture_rng, restore_rng
 from genrec.training.train_step import ScheduledOptimizer, TrainStep
 
 FAST_PATH_MODES = ("auto", "on", "off")
@@ -90,7 +91,7 @@ class MetricsLog:
         self._tensorboard.close()
 
 
-def fast_fit(cfg, model, datamodule, run_dir: Path, resume_from: Path | None, log_version: str) -> dict:
+def fast_fit(cfg, model, datamodule, run_dir: Path, resume_from: Path | None, log_version: str, stop_request=None) -> dict:
     """Train ``model`` with the fast path; returns the report's ``train`` record."""
     t = cfg.trainer
     device = fit_device(cfg)
@@ -169,6 +170,8 @@ def fast_fit(cfg, model, datamodule, run_dir: Path, resume_from: Path | None, lo
                     stop = validate()
                     checkpoint_last()
                     sync_time = time.perf_counter()
+                if stop is None and stop_request is not None and stop_request.requested:
+                    stop = "interrupted"
                 if stop is None and state.step >= max_steps:
                     stop = "max_steps"
                 if stop is None and (elapsed() >= budget or time.perf_counter() - part_start >= part_budget):
@@ -181,7 +184,7 @@ def fast_fit(cfg, model, datamodule, run_dir: Path, resume_from: Path | None, lo
             torch.cuda.synchronize(device)
         if last_checked != state.step:
             state.train_seconds += time.perf_counter() - sync_time
-            if stop != "max_time":  # a finished run: its final weights get their validation check
+            if stop not in ("max_time", "interrupted"):  # a finished run: its final weights get a validation check
                 validate()
     except KeyboardInterrupt:
         checkpoint_last()

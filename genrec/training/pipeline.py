@@ -8,6 +8,7 @@ Artefacts of run ``<run>``: ``checkpoints/<run>/`` holds ``config.yaml``,
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -18,12 +19,30 @@ from genrec.artefacts import read_json, write_text_atomic
 from genrec.config import load_saved, to_dict, to_yaml
 from genrec.data import load_dataset
 from genrec.data.datamodule import SequentialDataModule
-from genrec.errors import ArtefactError, ConfigError
+from genrec.errors import ArtefactError, ConfigError, Interrupted
 from genrec.evaluation.evaluator import evaluate_model
+from genrec.evaluation.learning_curve import plot_curve, read_curve
 from genrec.evaluation.report import build_report, format_table, write_report
 from genrec.registry import lookup
 from genrec.run_info import git_commit
-from genrec.training.engine import TrainingThroughput, build_trainer, log_version, stop_reason, training_seconds
+from genrec.training.engine import (
+    TrainingThroughput,
+    build_trainer,
+    log_version,
+    save_interrupted,
+    stop_reason,
+    training_seconds,
+)
+from genrec.training.interrupt import StopRequest
+from genrec.training.precision import REDUCED, reduced_precision_warning, resolve_precision, training_device
+from genrec.training.run_checks import (
+    RunLock,
+    check_committed_result,
+    check_resume,
+    check_writable,
+    clear_fresh_run,
+    resume_checkpoint,
+)
 
 
 def build_datamodule(cfg: DictConfig, dataset=None) -> SequentialDataModule:
@@ -41,7 +60,9 @@ def build_datamodule(cfg: DictConfig, dataset=None) -> SequentialDataModule:
 
 
 def build_generator(cfg: DictConfig, datamodule: SequentialDataModule) -> pl.LightningModule:
-    return lookup("generator", cfg.generator.model).builder().from_config(cfg, datamodule)
+    model = lookup("generator", cfg.generator.model).builder().from_config(cfg, datamodule)
+    model.dataset_fingerprint = datamodule.dataset.fingerprint()  # recorded in checkpoints, checked on load
+    return model
 
 
 def run_dir(cfg: DictConfig) -> Path:
@@ -49,10 +70,15 @@ def run_dir(cfg: DictConfig) -> Path:
 
 
 def load_weights(model: pl.LightningModule, checkpoint: Path) -> None:
-    """Load a Lightning checkpoint's weights safely (``weights_only=True``)."""
+    """Load a Lightning checkpoint's weights safely (``weights_only=True``), after checking it was
+    trained on these codes and this data."""
     if not Path(checkpoint).is_file():
         raise ArtefactError(f"no checkpoint at {checkpoint}; train the run first (python train.py ...)")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001  (truncated or foreign files)
+        raise ArtefactError(f"{checkpoint} cannot be read ({str(err).splitlines()[0][:120]}); it is damaged: "
+                            "retrain the run") from None
     if hasattr(model, "check_checkpoint"):
         model.check_checkpoint(state, checkpoint)
     model.load_state_dict(state["state_dict"])
@@ -72,10 +98,16 @@ def evaluate_run(cfg: DictConfig, model, datamodule, progress: bool = True) -> d
 
 
 def publish(cfg: DictConfig, report: dict) -> dict:
-    """Write ``results/<run>/metrics.json`` and print the metrics table."""
+    """Write ``results/<run>/metrics.json`` and the learning curve, print one table and the paths."""
     path = write_report(cfg.results_dir, cfg.run, report)
+    curve = read_curve(run_dir(cfg), cfg.evaluation.monitor)
+    plot = plot_curve(curve, Path(cfg.results_dir) / cfg.run / "learning_curve.png",
+                      f"{cfg.run}: {len(curve['valid'])} validation checks", cfg.evaluation.monitor)
+    users = report.get("eval", {}).get("users")
+    print(f"\n{cfg.run} ({cfg.generator.model} on {cfg.data.dataset}): Recall/NDCG@K, full ranking"
+          + (f", {users} test users" if users else ""))
     print(format_table({"valid": report["valid"], "test": report["test"]}, tuple(cfg.evaluation.ks)))
-    print(f"wrote {path}")
+    print(f"wrote {path}" + (f", {plot}" if plot else "") + f"; checkpoints in {run_dir(cfg)}/")
     return report
 
 
@@ -96,17 +128,19 @@ def use_fast_path(cfg: DictConfig, model) -> bool:
     return supported and (mode == "on" or fit_device(cfg).type == "cuda")
 
 
-def lightning_fit(cfg: DictConfig, model, datamodule, directory: Path, resume_from: Path | None) -> dict:
+def lightning_fit(cfg: DictConfig, model, datamodule, directory: Path, resume_from: Path | None, stop) -> dict:
     """Fit with Lightning's Trainer; returns the report's ``train`` record."""
-    trainer, checkpoint = build_trainer(cfg, directory, resuming=resume_from is not None)
+    trainer, checkpoint = build_trainer(cfg, directory, resuming=resume_from is not None, stop=stop)
     fit_start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     fit_seconds = time.perf_counter() - fit_start
+    if stop.requested:
+        save_interrupted(trainer, directory / "last.ckpt")
     best = Path(checkpoint.best_model_path or directory / "last.ckpt")
     throughput = next(c for c in trainer.callbacks if isinstance(c, TrainingThroughput)).summary()
     return {
         "epochs": trainer.current_epoch,
-        "stop_reason": stop_reason(trainer, cfg),
+        "stop_reason": "interrupted" if stop.requested else stop_reason(trainer, cfg),
         "steps": trainer.global_step,
         "wall_time_s": round(fit_seconds, 2),  # this process's fit
         "train_time_total_s": training_seconds(trainer),  # every part of a resumed run (Lightning's timer)
@@ -118,40 +152,63 @@ def lightning_fit(cfg: DictConfig, model, datamodule, directory: Path, resume_fr
     }
 
 
+def warn_if_slow_precision(cfg: DictConfig, model, datamodule) -> None:
+    """Say so when a reduced precision asked for on a CPU runs much slower than float32 there."""
+    if cfg.trainer.precision not in REDUCED or training_device(cfg.trainer.accelerator) != "cpu":
+        return
+    batch = next(iter(datamodule.train_dataloader()))
+    message = reduced_precision_warning(model, batch, cfg.trainer.precision)
+    if message:
+        warnings.warn(message, stacklevel=1)
+        print(f"WARNING: {message}")
+
+
 def train_run(cfg: DictConfig) -> dict:
-    """Fit the configured generator, pick the best validation checkpoint, report on test."""
+    """Fit the configured generator, pick the best validation checkpoint, report on test.
+
+    Everything is checked before anything is deleted or written (``run_checks.py``)."""
     start = time.perf_counter()
     git_commit()  # pin the commit this run starts from
+    cfg.trainer.precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    directory = run_dir(cfg)
+    check_writable(cfg.results_dir, cfg.checkpoints_dir)
+    check_committed_result(cfg)
+    resume_from = resume_checkpoint(cfg, directory)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     dataset = datamodule.dataset
     model = build_generator(cfg, datamodule)
     fast = use_fast_path(cfg, model)
-    directory = run_dir(cfg)
-    resume_from = directory / "last.ckpt" if cfg.trainer.resume and (directory / "last.ckpt").is_file() else None
-    if resume_from is None:
-        for stale in ("best.ckpt", "last.ckpt"):
-            (directory / stale).unlink(missing_ok=True)
-    write_text_atomic(directory / "config.yaml", to_yaml(cfg))
+    if resume_from is not None:
+        check_resume(cfg, model, directory, resume_from, fast)
 
-    if fast:
-        from genrec.training.fast_loop import fast_fit
+    with RunLock(directory), StopRequest() as stop:
+        if resume_from is None:
+            clear_fresh_run(directory)
+        write_text_atomic(directory / "config.yaml", to_yaml(cfg))
+        warn_if_slow_precision(cfg, model, datamodule)
+        if fast:
+            from genrec.training.fast_loop import fast_fit
 
-        train = fast_fit(cfg, model, datamodule, directory, resume_from, log_version(directory, resume_from is not None))
-    else:
-        train = lightning_fit(cfg, model, datamodule, directory, resume_from)
-    best = Path(train["best_checkpoint"])
-    load_weights(model, best)
-    results = evaluate_run(cfg, model, datamodule, progress=cfg.trainer.enable_progress_bar)
-    dataset_info = {"name": dataset.name, "fingerprint": dataset.fingerprint(), **dataset.statistics()}
-    if hasattr(model, "export_artefacts"):
-        model.export_artefacts(directory, {"dataset": dataset.name, "dataset_fingerprint": dataset_info["fingerprint"],
-                                           "run": cfg.run, "checkpoint": str(best)})
-    report = build_report(
-        results["valid"], results["test"], to_dict(cfg), cfg.seed, time.perf_counter() - start,
-        dataset=dataset_info, train=train, eval=results["eval"],
-    )
-    return publish(cfg, report)
+            train = fast_fit(cfg, model, datamodule, directory, resume_from,
+                             log_version(directory, resume_from is not None), stop)
+        else:
+            train = lightning_fit(cfg, model, datamodule, directory, resume_from, stop)
+        if train["stop_reason"] == "interrupted":
+            raise Interrupted(f"run {cfg.run!r} stopped at step {train['steps']}; {directory / 'last.ckpt'} holds "
+                              "it: run the same command with trainer.resume=true to continue")
+        best = Path(train["best_checkpoint"])
+        load_weights(model, best)
+        results = evaluate_run(cfg, model, datamodule, progress=cfg.trainer.enable_progress_bar)
+        dataset_info = {"name": dataset.name, "fingerprint": dataset.fingerprint(), **dataset.statistics()}
+        if hasattr(model, "export_artefacts"):
+            model.export_artefacts(directory, {"dataset": dataset.name, "dataset_fingerprint": dataset_info["fingerprint"],
+                                               "run": cfg.run, "checkpoint": str(best)})
+        report = build_report(
+            results["valid"], results["test"], to_dict(cfg), cfg.seed, time.perf_counter() - start,
+            dataset=dataset_info, train=train, eval=results["eval"],
+        )
+        return publish(cfg, report)
 
 
 def evaluate_saved_run(run: str, checkpoints_dir: str = "checkpoints", overrides: list[str] | None = None) -> dict:
@@ -161,6 +218,7 @@ def evaluate_saved_run(run: str, checkpoints_dir: str = "checkpoints", overrides
     if not config_path.is_file():
         raise ArtefactError(f"no run {run!r}: {config_path} is missing; train it with python train.py run={run} ...")
     cfg = load_saved(config_path, overrides)
+    cfg.trainer.precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
     start = time.perf_counter()
     datamodule = build_datamodule(cfg)
     model = build_generator(cfg, datamodule)

@@ -1,0 +1,57 @@
+"""A run's learning curve from its CSV logs (every part of a resumed run), and its plot.
+
+Both training paths write ``checkpoints/<run>/logs/metrics.csv`` in Lightning's CSVLogger
+layout (one row per event); a resumed run adds ``logs/resumed-<n>/metrics.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+
+def log_files(run_dir: Path) -> list[Path]:
+    parts = sorted((Path(run_dir) / "logs").glob("resumed-*/metrics.csv"), key=lambda p: int(p.parent.name.split("-")[1]))
+    return [p for p in [Path(run_dir) / "logs" / "metrics.csv", *parts] if p.is_file()]
+
+
+def read_curve(run_dir: Path, monitor: str = "ndcg@10") -> dict[str, list[dict]]:
+    """``{"valid": [{"epoch", "step", "valid_<metric>"...}], "train": [{"step", "loss"}]}``."""
+    valid, train = [], []
+    for path in log_files(run_dir):
+        with open(path) as handle:
+            for row in csv.DictReader(handle):
+                if row.get(f"valid/{monitor}"):
+                    valid.append({"epoch": int(row["epoch"]), "step": int(row["step"]),
+                                  **{f"valid_{k.split('/', 1)[1]}": float(v) for k, v in row.items()
+                                     if k.startswith("valid/") and v}})
+                if row.get("train/loss"):
+                    train.append({"step": int(row["step"]), "loss": float(row["train/loss"])})
+    return {"valid": valid, "train": train}
+
+
+def plot_curve(curve: dict, path: Path, title: str, monitor: str = "ndcg@10") -> Path | None:
+    """Validation ``monitor`` and training loss against the step, as a PNG; None without data."""
+    if not curve["valid"] and not curve["train"]:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, left = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    if curve["train"]:
+        left.plot([r["step"] for r in curve["train"]], [r["loss"] for r in curve["train"]], color="0.6", lw=1)
+        left.set_ylabel("training loss", color="0.4")
+    left.set_xlabel("step")
+    if curve["valid"]:
+        right = left.twinx()
+        right.plot([r["step"] for r in curve["valid"]], [r[f"valid_{monitor}"] for r in curve["valid"]],
+                   color="tab:blue", marker="o", ms=3)
+        right.set_ylabel(f"validation {monitor}", color="tab:blue")
+    left.set_title(title, fontsize=10)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
