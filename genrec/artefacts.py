@@ -48,13 +48,38 @@ def read_json(path: Path, what: str) -> dict:
     if not path.is_file():
         raise ArtefactError(f"{what}: missing {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ArtefactError(f"{what}: {path} is not valid JSON ({err}); delete it and regenerate") from None
+    if not isinstance(data, dict):
+        raise ArtefactError(f"{what}: {path} should hold a JSON object; delete it and regenerate")
+    return data
 
 
 def read_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise ArtefactError(f"{what}: missing {path}")
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except Exception as err:  # noqa: BLE001  (safetensors raises its own error types for damaged files)
+        raise ArtefactError(f"{what}: {path} cannot be read ({str(err).splitlines()[0][:100]}); the file is "
+                            "damaged (truncated or edited): delete it and regenerate") from None
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.resolve()
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def check_writable(*folders: str | Path) -> None:
+    """Each folder (or the nearest existing parent it would be created in) accepts new files."""
+    for folder in folders:
+        existing = _nearest_existing(Path(folder))
+        if not existing.is_dir():
+            raise ArtefactError(f"{folder}: {existing} is a file, not a folder; choose another location")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ArtefactError(f"{folder}: {existing} is not writable; make it writable or choose another "
+                                "folder (results_dir=... / checkpoints_dir=...) before training")

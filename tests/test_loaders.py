@@ -66,10 +66,57 @@ def test_lcrec_inter_and_item_files(tmp_path):
         "0": {"title": "zero", "brand": "B0", "categories": "c"},
         "1": {"title": "one"}, "2": {"title": "two"}, "10": {"title": "ten"}, "11": {"title": "never bought"},
     }))
-    dataset = load_lcrec(LCRecConfig(dataset="mine", directory="mine", name="Mine", root=str(tmp_path)))
+    with pytest.raises(DataError, match=r"lists 1 item\(s\) no user interacted with \['11'\].*item_file=lenient"):
+        load_lcrec(LCRecConfig(dataset="mine", directory="mine", name="Mine", root=str(tmp_path)))
+    dataset = load_lcrec(LCRecConfig(dataset="mine", directory="mine", name="Mine", root=str(tmp_path),
+                                     item_file="lenient"))
     assert dataset.catalog.external_ids == ["0", "1", "2", "10", "11"]  # numeric order
     assert [list(s) for s in dataset.interactions.sequences] == [[2, 0, 1], [1, 3, 2]]
     assert dataset.catalog.field("title", 3) == "ten" and dataset.catalog.field("brand", 0) == "B0"
+
+
+@pytest.mark.parametrize("content,message", [
+    ('{"u1": [1, null, 2]}', r"user 'u1', position 1: item id None is a NoneType"),
+    ('{"u1": [1, true]}', r"item id True is a bool"),
+    ('{"u1": [1, 3.5]}', r"item id 3.5 is a float"),
+    ('{"u1": [[7, 8]]}', r"item id \[7, 8\] is a list"),
+    ('{"u1": [1, -4]}', r"item id -4 is negative"),
+    ('[[1, 2, 3]]', r"expected a JSON object .* found a list"),
+    ('{"u1": [1, 2', r"not valid JSON"),
+    ('{}', r"no users"),
+])
+def test_lcrec_ids_that_would_become_items_are_refused(tmp_path, content, message):
+    (tmp_path / "Bad.inter.json").write_text(content)
+    with pytest.raises(DataError, match=message):
+        load_lcrec(LCRecConfig(dataset="bad", directory=".", name="Bad", root=str(tmp_path)))
+
+
+def test_non_utf8_dataset_file_is_named(tmp_path):
+    (tmp_path / "Bad.inter.json").write_bytes(b'{"u1": ["caf\xe9"]}')
+    with pytest.raises(DataError, match=r"Bad.inter.json: not UTF-8 .*re-encode"):
+        load_lcrec(LCRecConfig(dataset="bad", directory=".", name="Bad", root=str(tmp_path)))
+
+
+def test_duplicate_items_are_refused_or_deduplicated_by_config(tmp_path):
+    from genrec.data import apply_duplicate_policy
+
+    (tmp_path / "Dup.inter.json").write_text(json.dumps({"u1": [1, 2, 1, 3], "u2": [2, 3, 4]}))
+    config = LCRecConfig(dataset="dup", directory=".", name="Dup", root=str(tmp_path))
+    with pytest.raises(DataError, match=r"1 user\(s\) have an item twice .*'u1', item '1'.*data.duplicates=dedupe"):
+        apply_duplicate_policy(load_lcrec(config), "error")
+    dataset = load_lcrec(config)
+    with pytest.warns(UserWarning, match="dropped repeated items from 1 user"):
+        apply_duplicate_policy(dataset, "dedupe")
+    assert [dataset.catalog.external_ids[i] for i in dataset.interactions.sequences[0]] == ["1", "2", "3"]
+
+
+def test_a_dataset_without_evaluable_users_is_refused(tmp_path):
+    from genrec.data.datamodule import SequentialDataModule
+
+    (tmp_path / "Short.inter.json").write_text(json.dumps({"u1": [1, 2], "u2": [3]}))
+    dataset = load_lcrec(LCRecConfig(dataset="short", directory=".", name="Short", root=str(tmp_path)))
+    with pytest.raises(DataError, match="no user has the 3 items leave-one-out needs"):
+        SequentialDataModule(dataset)
 
 
 def test_lcrec_bad_sequence_is_named(tmp_path):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from genrec.data.config import DataConfig
 from genrec.data.dataset import Catalog, Interactions, RecDataset
-from genrec.data.root import require_file, resolve_data_root
+from genrec.data.root import decoding, require_file, resolve_data_root
 from genrec.errors import DataError
 
 HOW_TO_GET = (
@@ -43,7 +43,7 @@ class AmazonP5Config(DataConfig):
 def read_p5_sequences(path: Path) -> tuple[list[str], list[list[int]]]:
     """Parse a P5 sequence file into user ids and 1-based item-id lists (CRLF tolerated)."""
     users, sequences = [], []
-    with open(path, encoding="utf-8") as handle:
+    with decoding(path), open(path, encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
             parts = line.split()
             if not parts:
@@ -60,16 +60,22 @@ def read_p5_sequences(path: Path) -> tuple[list[str], list[list[int]]]:
 
 
 def _load_json(path: Path, key: str) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
-    if key not in data:
-        raise DataError(f"{path}: expected a top-level key {key!r}, found {sorted(data)[:8]}")
+    try:
+        with decoding(path), open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: not valid JSON ({err}); restore the original file") from None
+    if not isinstance(data, dict) or key not in data:
+        found = sorted(data)[:8] if isinstance(data, dict) else type(data).__name__
+        raise DataError(f"{path}: expected a JSON object with a top-level key {key!r}, found {found}")
+    if not isinstance(data[key], dict):
+        raise DataError(f"{path}: {key!r} should map ids to values, found a {type(data[key]).__name__}")
     return data[key]
 
 
 def _read_textual_ids(path: Path) -> dict[str, str]:
     mapping = {}
-    with open(path, encoding="utf-8") as handle:
+    with decoding(path), open(path, encoding="utf-8") as handle:
         for line in handle:
             asin, _, text = line.strip().partition(" ")
             if asin:

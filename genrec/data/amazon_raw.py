@@ -19,7 +19,7 @@ from pathlib import Path
 
 from genrec.data.config import DataConfig
 from genrec.data.dataset import Catalog, Interactions, RecDataset
-from genrec.data.root import require_file, resolve_data_root
+from genrec.data.root import decoding, require_file, resolve_data_root
 from genrec.errors import DataError
 
 HOW_TO_GET = "run `python -m genrec.data.download amazon-<category>` (needs internet)."
@@ -35,7 +35,7 @@ class AmazonRawConfig(DataConfig):
 
 def _open_lines(path: Path):
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
+    with decoding(path), opener(path, "rt", encoding="utf-8") as handle:
         yield from enumerate(handle, start=1)
 
 

@@ -15,3 +15,4 @@ class DataConfig:
     directory: str = "???"  # the dataset's folder below the data root
     max_history: int = 20  # most recent items a history holds (TIGER / LC-Rec: 20)
     text_template: str = "{title}"  # item text, see genrec.data.text
+    duplicates: str = "error"  # an item twice in one user's sequence: error | dedupe (keep the first, warn) | keep

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from genrec.data.config import DataConfig
 from genrec.data.dataset import Catalog, Interactions, RecDataset
-from genrec.data.root import require_file, resolve_data_root
+from genrec.data.root import decoding, require_file, resolve_data_root
 from genrec.errors import DataError
 
 GENRES = [
@@ -75,7 +75,7 @@ def _read_grouplens_items(path: Path) -> dict[str, dict]:
 
 def _read_recbole_items(path: Path) -> dict[str, dict]:
     items = {}
-    with open(path, encoding="utf-8") as handle:
+    with decoding(path), open(path, encoding="utf-8") as handle:
         next(handle)
         for line in handle:
             parts = line.rstrip("\n").split("\t")

@@ -12,6 +12,7 @@ of the texts, so a changed template or catalogue never reuses stale vectors.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from genrec.artefacts import read_tensors, write_tensors_atomic
-from genrec.errors import ConfigError
+from genrec.errors import ArtefactError, ConfigError
 
 BUNDLED_MINILM = "all-MiniLM-L6-v2"
 
@@ -96,7 +97,12 @@ def text_vectors(texts: list[str], cfg: TextFeatureConfig) -> torch.Tensor:
         raise ConfigError(f"features.pooling must be 'sentence' or 'mean', got {cfg.pooling!r}")
     path = _cache_path(cfg, texts)
     if path.is_file():
-        return read_tensors(path, "cached text vectors")["vectors"]
+        try:
+            vectors = read_tensors(path, "cached text vectors").get("vectors")
+            if vectors is not None and len(vectors) == len(texts):
+                return vectors
+        except ArtefactError as err:  # a damaged cache is recomputed, never trusted
+            warnings.warn(f"{err}; encoding again", stacklevel=2)
     vectors = _encode_sentence(cfg, texts) if cfg.pooling == "sentence" else _encode_mean_pooled(cfg, texts)
     write_tensors_atomic(path, {"vectors": vectors})
     return vectors

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import torch
 
 from genrec.artefacts import read_json, read_tensors, write_json_atomic, write_tensors_atomic
+from genrec.errors import ArtefactError
 from genrec.tokenizers.base import FitOutput
 
 # keys that change what happens after the fit, not the fit itself
@@ -27,11 +29,16 @@ def fit_key(config: dict, vectors: torch.Tensor, seed: int) -> str:
 
 
 def load_fit(directory: Path, key: str) -> FitOutput | None:
+    """The cached fit, or None when there is none or it cannot be read (a cache never fails a run)."""
     meta_path = Path(directory) / f"{key}.json"
     if not meta_path.is_file():
         return None
-    meta = read_json(meta_path, "cached fit")
-    tensors = read_tensors(Path(directory) / f"{key}.safetensors", "cached fit")
+    try:
+        meta = read_json(meta_path, "cached fit")
+        tensors = read_tensors(Path(directory) / f"{key}.safetensors", "cached fit")
+    except ArtefactError as err:
+        warnings.warn(f"{err}; fitting again", stacklevel=2)
+        return None
     return FitOutput(codes=tensors["codes"], codebook_sizes=meta["codebook_sizes"],
                      last_inputs=tensors.get("last_inputs"), last_codebook=tensors.get("last_codebook"),
                      details={**meta["details"], "from_cache": True})

@@ -99,9 +99,16 @@ class ItemCodes:
         directory = Path(directory)
         what = f"item codes in {directory}"
         meta = read_json(directory / SIDECAR, what)
-        codes = read_tensors(directory / TENSORS, what)["codes"]
-        item_codes = cls(codes, meta["codebook_sizes"], meta["scheme"], meta["dataset"],
-                         meta["dataset_fingerprint"], meta.get("config", {}))
+        tensors = read_tensors(directory / TENSORS, what)
+        missing = sorted({"codebook_sizes", "scheme", "dataset", "dataset_fingerprint", "fingerprint"} - set(meta))
+        if missing or "codes" not in tensors:
+            raise ArtefactError(f"{what}: {directory / SIDECAR} lacks {missing or ['codes']}; the artefact was "
+                                f"edited or is incomplete: delete {directory} and refit the tokenizer")
+        try:
+            item_codes = cls(tensors["codes"], meta["codebook_sizes"], meta["scheme"], meta["dataset"],
+                             meta["dataset_fingerprint"], meta.get("config", {}))
+        except (TypeError, ValueError) as err:
+            raise ArtefactError(f"{what}: {err}; delete {directory} and refit the tokenizer") from None
         if item_codes.fingerprint != meta["fingerprint"]:
             raise ArtefactError(
                 f"{directory / TENSORS}: the table's fingerprint {item_codes.fingerprint} differs from the "

@@ -8,6 +8,8 @@ Nothing is written when the codes cannot be made unique.
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -15,11 +17,11 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from genrec.artefacts import read_json, read_tensors, write_json_atomic, write_tensors_atomic
+from genrec.artefacts import check_writable, read_json, read_tensors, write_json_atomic, write_tensors_atomic
 from genrec.config import to_dict
 from genrec.data import RecDataset, load_dataset
 from genrec.data.text import item_texts
-from genrec.errors import ArtefactError, ConfigError
+from genrec.errors import ArtefactError, ConfigError, DataError
 from genrec.features.collaborative import load_item_vectors
 from genrec.features.domination import semantic_domination
 from genrec.features.text import text_vectors
@@ -62,9 +64,9 @@ def fused_vectors(cfg: DictConfig, dataset: RecDataset, text: torch.Tensor) -> t
     cache = Path(cfg.tokenizer.fusion_cache_dir) if cfg.tokenizer.fusion_cache_dir else None
     training = {k: v for k, v in to_dict(cfg.tokenizer.fusion).items() if k != "integration"}
     key = fit_key({"dataset": dataset.fingerprint(), **training}, text, cfg.seed)
-    if cache is not None and (cache / f"{key}.json").is_file():
-        collaborative = read_tensors(cache / f"{key}.safetensors", "cached stage-1 fit")["collaborative"]
-        info = {**read_json(cache / f"{key}.json", "cached stage-1 fit"), "from_cache": True}
+    cached = _cached_stage_one(cache, key) if cache is not None else None
+    if cached is not None:
+        collaborative, info = cached
         fused = integrate(text, collaborative, fusion.integration)
     else:
         fused, collaborative, info = fused_item_vectors(dataset, text, fusion, cfg.seed)
@@ -72,6 +74,27 @@ def fused_vectors(cfg: DictConfig, dataset: RecDataset, text: torch.Tensor) -> t
             write_tensors_atomic(cache / f"{key}.safetensors", {"collaborative": collaborative.contiguous()})
             write_json_atomic(cache / f"{key}.json", info)
     return fused, {"fusion": {**info, "integration": fusion.integration}, "text": text, "collaborative": collaborative}
+
+
+def _cached_stage_one(cache: Path, key: str) -> tuple[torch.Tensor, dict] | None:
+    """A cached stage-1 fit, or None (none, or unreadable: a cache never fails a run)."""
+    if not (cache / f"{key}.json").is_file():
+        return None
+    try:
+        collaborative = read_tensors(cache / f"{key}.safetensors", "cached stage-1 fit")["collaborative"]
+        return collaborative, {**read_json(cache / f"{key}.json", "cached stage-1 fit"), "from_cache": True}
+    except (ArtefactError, KeyError) as err:
+        warnings.warn(f"{err}; training stage 1 again", stacklevel=2)
+        return None
+
+
+def check_finite(vectors: torch.Tensor, source: str) -> None:
+    """Refuse NaN / inf item vectors before any fit: quantised, they give one code to every item."""
+    bad = (~torch.isfinite(vectors)).any(1).nonzero().flatten()
+    if len(bad):
+        raise DataError(f"tokenizer.vectors={source}: {len(bad)} item vectors hold NaN or inf (internal item ids "
+                        f"{bad[:5].tolist()}...); nothing was fitted. Check the encoder (tokenizer.features.*) or "
+                        "the collaborative run the vectors come from")
 
 
 def make_unique(cfg, fit) -> tuple[torch.Tensor, list[int], dict]:
@@ -97,6 +120,7 @@ def fit_tokenizer(cfg: DictConfig) -> tuple[ItemCodes, dict, torch.Tensor]:
     dataset = load_dataset(cfg.data)
     start = time.perf_counter()
     vectors, extras = item_vectors(cfg, dataset)
+    check_finite(vectors, t.vectors)
     vectors_seconds = time.perf_counter() - start
 
     tokenizer = lookup("tokenizer", t.scheme).builder()(OmegaConf.to_object(t))
@@ -157,19 +181,40 @@ def check_artefact_folder(root: Path) -> None:
         )
 
 
+def replace_folder(staged: Path, target: Path) -> None:
+    """Put the complete folder ``staged`` at ``target`` by renames: a reader sees the old folder, no
+    folder, or the new one, never a mix (a kill between the renames leaves no folder, so the next
+    run fits again)."""
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staged, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def run_tokenizer_stage(cfg: DictConfig) -> dict:
-    check_artefact_folder(Path(cfg.tokenizers_dir))
+    """Fit, then write ``tokenizers/<name>/`` whole: every file goes to a hidden staging folder
+    first, which replaces the old folder only when complete (kill -9 mid-fit leaves nothing a
+    later run would trust)."""
+    root = Path(cfg.tokenizers_dir)
+    check_artefact_folder(root)
+    check_writable(root, cfg.results_dir)
     git_commit()  # pin the commit this fit starts from
     item_codes, report, vectors = fit_tokenizer(cfg)
-    directory = Path(cfg.tokenizers_dir) / cfg.tokenizer.name
-    item_codes.save(directory)
-    write_tensors_atomic(directory / VECTORS_FILE, {"vectors": vectors})
-    write_json_atomic(directory / "report.json", report)
-    plot_report(item_codes.codes, item_codes.codebook_sizes, report["name"], directory / "report.png")
+    directory = root / cfg.tokenizer.name
+    staged = root / f".{cfg.tokenizer.name}.partial-{os.getpid()}"
+    try:
+        item_codes.save(staged)
+        write_tensors_atomic(staged / VECTORS_FILE, {"vectors": vectors})
+        write_json_atomic(staged / "report.json", report)
+        plot_report(item_codes.codes, item_codes.codebook_sizes, report["name"], staged / "report.png")
+        replace_folder(staged, directory)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
     record = {**report, "commit": git_commit(), "versions": versions(), "hardware": hardware()}
     write_json_atomic(Path(cfg.results_dir) / "tokenizers" / f"{cfg.tokenizer.name}.json", record)
     print(headline(report))
-    print(f"wrote {directory}/")
+    print(f"wrote {directory}/ and {Path(cfg.results_dir) / 'tokenizers' / (cfg.tokenizer.name + '.json')}")
     return report
 
 

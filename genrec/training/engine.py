@@ -101,10 +101,12 @@ def build_trainer(cfg, run_dir: Path, resuming: bool = False, stop=None) -> tupl
         interval = int(interval)  # Lightning: an int counts training steps, a float is a fraction
     monitor = f"valid/{cfg.evaluation.monitor}"
     checkpoint = ModelCheckpoint(
-        dirpath=run_dir, filename="best", monitor=monitor, mode="max",
-        save_top_k=1, save_last=True, enable_version_counter=False,
+        dirpath=run_dir, filename="best", monitor=monitor, mode="max", save_top_k=1, enable_version_counter=False,
     )
-    callbacks = [checkpoint, EarlyStopping(monitor=monitor, mode="max", patience=t.patience, check_on_train_epoch_end=False),
+    # last.ckpt at every validation check, improved or not (Lightning's save_last follows the best only),
+    # so a run killed at any point resumes from its latest check
+    latest = ModelCheckpoint(dirpath=run_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
+    callbacks = [checkpoint, latest, EarlyStopping(monitor=monitor, mode="max", patience=t.patience, check_on_train_epoch_end=False),
                  TrainingThroughput(), RandomState()]
     if stop is not None:
         callbacks.append(StopOnRequest(stop))

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from genrec.artefacts import check_writable  # noqa: F401  (part of what a run checks)
 from genrec.errors import ArtefactError, ConfigError
 
 # keys a resumed run may change: budgets, logging, where things are, how evaluation is batched
@@ -26,24 +27,6 @@ RESUMABLE_KEYS = {
     "trainer.num_workers", "trainer.log_every_n_steps", "trainer.accelerator", "trainer.devices", "data.root",
     "results_dir", "checkpoints_dir", "tokenizers_dir", "overwrite_results",
 }
-
-
-def _nearest_existing(path: Path) -> Path:
-    path = path.resolve()
-    while not path.exists():
-        path = path.parent
-    return path
-
-
-def check_writable(*folders: str | Path) -> None:
-    """Each folder (or the nearest existing parent it would be created in) accepts new files."""
-    for folder in folders:
-        existing = _nearest_existing(Path(folder))
-        if not existing.is_dir():
-            raise ArtefactError(f"{folder}: {existing} is a file, not a folder; choose another location")
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise ArtefactError(f"{folder}: {existing} is not writable; make it writable or choose another "
-                                "folder (results_dir=... / checkpoints_dir=...) before training")
 
 
 def _tracked_by_git(path: Path) -> bool:
