@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
@@ -60,28 +59,23 @@ class RandomState(Callback):
             restore_rng(checkpoint["rng"], module.device)
 
 
-class StopOnRequest(Callback):
-    """Ctrl-C (``StopRequest``): stop after the current training step; the pipeline then saves
-    ``last.ckpt`` (``save_interrupted``)."""
+class StoppedOnRequest(Exception):
+    """Raised out of Lightning's loop after a Ctrl-C request, once ``last.ckpt`` is saved."""
 
-    def __init__(self, request):
-        self.request = request
+
+class StopOnRequest(Callback):
+    """Ctrl-C (``StopRequest``): after the current training step, save ``last.ckpt`` and leave the
+    loop. The save happens in ``on_train_batch_end``, a point Lightning resumes from exactly (it
+    counts the batch completed on restart); leaving by an exception skips the extra validation
+    Lightning would run for ``should_stop``, which an uninterrupted run never has."""
+
+    def __init__(self, request, path: Path):
+        self.request, self.path = request, path
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         if self.request.requested:
-            trainer.should_stop = True
-
-
-def save_interrupted(trainer: pl.Trainer, path: Path) -> None:
-    """``last.ckpt`` after a Ctrl-C stop. The stop came from ``on_train_batch_end``, where Lightning
-    has processed the batch but not yet counted it completed; the saved loop state counts it, as a
-    checkpoint written at validation would, so the resumed run neither repeats nor skips a batch."""
-    trainer.save_checkpoint(path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    progress = checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]
-    for part in ("total", "current"):
-        progress[part]["completed"] = progress[part]["processed"]
-    torch.save(checkpoint, path)
+            trainer.save_checkpoint(self.path)
+            raise StoppedOnRequest
 
 
 def log_version(run_dir: Path, resuming: bool) -> str:
@@ -109,7 +103,7 @@ def build_trainer(cfg, run_dir: Path, resuming: bool = False, stop=None) -> tupl
     callbacks = [checkpoint, latest, EarlyStopping(monitor=monitor, mode="max", patience=t.patience, check_on_train_epoch_end=False),
                  TrainingThroughput(), RandomState()]
     if stop is not None:
-        callbacks.append(StopOnRequest(stop))
+        callbacks.append(StopOnRequest(stop, Path(run_dir) / "last.ckpt"))
     if t.stop_after_minutes:
         callbacks.append(PartTimeLimit(t.stop_after_minutes))
     version = log_version(Path(run_dir), resuming)

@@ -26,10 +26,10 @@ from genrec.evaluation.report import build_report, format_table, write_report
 from genrec.registry import lookup
 from genrec.run_info import git_commit
 from genrec.training.engine import (
+    StoppedOnRequest,
     TrainingThroughput,
     build_trainer,
     log_version,
-    save_interrupted,
     stop_reason,
     training_seconds,
 )
@@ -132,10 +132,11 @@ def lightning_fit(cfg: DictConfig, model, datamodule, directory: Path, resume_fr
     """Fit with Lightning's Trainer; returns the report's ``train`` record."""
     trainer, checkpoint = build_trainer(cfg, directory, resuming=resume_from is not None, stop=stop)
     fit_start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    except StoppedOnRequest:
+        pass  # last.ckpt is saved; the pipeline reports the interruption
     fit_seconds = time.perf_counter() - fit_start
-    if stop.requested:
-        save_interrupted(trainer, directory / "last.ckpt")
     best = Path(checkpoint.best_model_path or directory / "last.ckpt")
     throughput = next(c for c in trainer.callbacks if isinstance(c, TrainingThroughput)).summary()
     return {

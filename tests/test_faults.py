@@ -1,0 +1,63 @@
+"""Faults: kill -9 and Ctrl-C during training resume exactly; kill -9 during a tokenizer fit
+leaves nothing a later run would trust; two processes never train one run at once."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "bench"))
+
+from faults import RUN, drill, run, train_command, write_synthetic_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    return drill(tmp_path_factory.mktemp("uninterrupted"), steps=100, kill_after=40, interrupt=None)
+
+
+@pytest.mark.parametrize("interrupt", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted, interrupt):
+    resumed = drill(tmp_path, steps=100, kill_after=40, interrupt=interrupt)
+    assert resumed["interrupted_exit_code"] == (130 if interrupt == signal.SIGINT else -signal.SIGKILL)
+    assert 40 <= resumed["resumed_from_step"] < 100
+    assert resumed["final_weights_sha256"] == uninterrupted["final_weights_sha256"]
+    assert resumed["test"] == uninterrupted["test"] and resumed["steps"] == 100
+
+
+def test_kill_9_during_a_tokenizer_fit_leaves_no_artefact(tmp_path):
+    write_synthetic_dataset(tmp_path)
+    tokenizers = tmp_path / "tokenizers"
+    fit = subprocess.Popen([*train_command(tmp_path, 10)[:2], "stage=tokenizer", "data=beauty_lcrec",
+                            f"data.root={tmp_path}", "data.directory=.", "data.name=Synthetic", "data.dataset=synthetic",
+                            "tokenizer=rqvae", "tokenizer.vectors=none", "tokenizer.steps=100000",
+                            f"tokenizers_dir={tokenizers}", f"results_dir={tmp_path / 'results'}"],
+                           cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(8)  # imports, data, then deep inside the 100k-step fit
+    assert fit.poll() is None, "the fit ended before it could be killed"
+    fit.kill()
+    fit.wait()
+    assert not (tokenizers / "rqvae-synthetic").exists()  # no folder a later run would reuse
+    assert not (tmp_path / "results" / "tokenizers").exists()
+
+
+def test_a_second_process_cannot_train_the_same_run(tmp_path):
+    write_synthetic_dataset(tmp_path)
+    first = subprocess.Popen(train_command(tmp_path, 400), cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    lock = tmp_path / "checkpoints" / RUN / ".lock"
+    while first.poll() is None and not lock.exists():
+        time.sleep(0.05)
+    second = subprocess.run(train_command(tmp_path, 400), cwd=REPO, capture_output=True, text=True)
+    first.kill()
+    first.wait()
+    assert second.returncode == 2 and "is being trained by pid" in second.stderr
+
+
+def test_resume_without_a_checkpoint_is_refused(tmp_path):
+    write_synthetic_dataset(tmp_path)
+    with pytest.raises(RuntimeError, match="exited 2"):
+        run(train_command(tmp_path, 10, "trainer.resume=true"))
