@@ -102,6 +102,9 @@ def _evaluate(args: list[str]) -> None:
                           "other settings, train a run with them.")
     run = run_arg[-1].split("=", 1)[1] if run_arg else compose(rest).run
     checkpoints = next((a.split("=", 1)[1] for a in rest if a.startswith("checkpoints_dir=")), "checkpoints")
+    from genrec.distributed import init_from_environment
+
+    init_from_environment()  # under torchrun: each process ranks its shard of the users
     evaluate_saved_run(run, checkpoints, overrides)
 
 

@@ -13,6 +13,7 @@ from genrec.data.batches import EvalDataset, PrefixDataset, SequenceWindowDatase
 from genrec.data.dataset import RecDataset
 from genrec.data.sampler import LengthGroupedBatchSampler
 from genrec.data.splits import leave_one_out
+from genrec.distributed import world
 from genrec.errors import DataError
 
 TRAIN_FORMS = ("prefixes", "windows")
@@ -62,7 +63,7 @@ class SequentialDataModule(pl.LightningDataModule):
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
         listeners = (dataset,) if hasattr(dataset, "set_epoch") else ()
         sampler = LengthGroupedBatchSampler(dataset.lengths(), batch_size, shuffle=shuffle, seed=self.seed,
-                                            listeners=listeners)
+                                            listeners=listeners, shard=self._shard())
         return DataLoader(
             dataset,
             batch_sampler=sampler,
@@ -73,6 +74,13 @@ class SequentialDataModule(pl.LightningDataModule):
             # global RNG, whose state a checkpoint restores for dropout
             generator=torch.Generator().manual_seed(self.seed),
         )
+
+    def _shard(self) -> tuple[int, int]:
+        """(rank, world size): Lightning's when a trainer runs this module, else torch.distributed's."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.world_size > 1:
+            return trainer.global_rank, trainer.world_size
+        return world()
 
     def train_dataloader(self) -> DataLoader:
         loader = self._loader(self.train_dataset(), self.batch_size, shuffle=True)

@@ -10,6 +10,7 @@ An epoch's order is a pure function of ``(seed, epoch)``: Lightning calls ``set_
 at every epoch start, and a run resumed in the middle of an epoch skips the batches it
 already trained on (``resume_at``), so it sees exactly the batches an uninterrupted run
 would. Objects in ``listeners`` (a dataset that draws negatives per epoch) hear the epoch too.
+Under several processes each takes its ``shard`` (``genrec/distributed.py``) of the batches.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from __future__ import annotations
 import numpy as np
 from torch.utils.data import Sampler
 
+from genrec.distributed import shard
+
 
 class LengthGroupedBatchSampler(Sampler[list[int]]):
     def __init__(self, lengths, batch_size: int, shuffle: bool = True, seed: int = 0, pool_batches: int = 50,
-                 listeners: tuple = ()):
+                 listeners: tuple = (), shard: tuple[int, int] = (0, 1)):
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -29,9 +32,16 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.epoch = 0
         self.listeners = listeners
         self._resume: tuple[int, int] | None = None  # (epoch, batches of it already trained)
+        self.rank, self.world_size = shard
 
     def __len__(self) -> int:
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        batches = (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        if self.world_size <= 1:
+            return batches
+        if self.shuffle:  # training: equal counts per rank
+            return batches // self.world_size
+        mine = len(range(self.rank, len(self.lengths), self.world_size))
+        return (mine + self.batch_size - 1) // self.batch_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -44,7 +54,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     def __iter__(self):
         if not self.shuffle:  # evaluation: one deterministic pass, shortest first
-            order = np.argsort(self.lengths, kind="stable")
+            order = shard(np.argsort(self.lengths, kind="stable"), self.rank, self.world_size, equal=False)
             yield from (order[i:i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size))
             return
         epoch = self.epoch
@@ -60,5 +70,6 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
             pool = order[start:start + self.pool]
             pool = pool[np.argsort(self.lengths[pool], kind="stable")]
             batches.extend(pool[i:i + self.batch_size] for i in range(0, len(pool), self.batch_size))
-        for index in rng.permutation(len(batches))[skip:]:
-            yield batches[index].tolist()
+        ordered = [batches[i] for i in rng.permutation(len(batches))]
+        for batch in shard(ordered, self.rank, self.world_size, equal=True)[skip:]:
+            yield batch.tolist()

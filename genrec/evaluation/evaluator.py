@@ -1,4 +1,8 @@
-"""Evaluate a trained model on a split: full ranking, one target per user."""
+"""Evaluate a trained model on a split: full ranking, one target per user.
+
+Under several processes each ranks its shard of the users (``genrec/distributed.py``) and the
+ranks are gathered in user order, so every user counts once and the metrics equal a single
+process's exactly."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import time
 import torch
 from tqdm import tqdm
 
+from genrec.distributed import gather_in_user_order
 from genrec.evaluation.metrics import metrics_from_ranks
 
 
@@ -18,15 +23,17 @@ def evaluate_model(model, loader, ks, desc: str = "evaluate", progress: bool = T
     validated during training."""
     was_training = model.training
     model.eval()
-    ranks = []
+    ranks, users = [], []
     start = time.perf_counter()
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
         batch = {k: v.to(model.device) for k, v in batch.items()}
         with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
             ranks.append(model.target_ranks(batch).cpu())
+        users.append(batch["user"].cpu())
     seconds = time.perf_counter() - start
     model.train(was_training)
-    ranks = torch.cat(ranks) if ranks else torch.zeros(0)
+    ranks = gather_in_user_order(torch.cat(users) if users else torch.zeros(0, dtype=torch.long),
+                                 torch.cat(ranks) if ranks else torch.zeros(0))
     users = len(ranks)
     return metrics_from_ranks(ranks, ks), {
         "users": users,

@@ -51,7 +51,9 @@ def metrics_from_ranks(ranks: torch.Tensor, ks=DEFAULT_KS) -> dict[str, float]:
 
 
 class RankMetrics(Metric):
-    """torchmetrics accumulator of target ranks; ``compute()`` gives Recall/NDCG@K."""
+    """torchmetrics accumulator of target ranks (with their users, so that ranks gathered from
+    several processes are averaged in user order: the same float sums as one process);
+    ``compute()`` gives Recall/NDCG@K."""
 
     full_state_update = False
 
@@ -59,10 +61,13 @@ class RankMetrics(Metric):
         super().__init__()
         self.ks = tuple(ks)
         self.add_state("ranks", default=[], dist_reduce_fx="cat")
+        self.add_state("users", default=[], dist_reduce_fx="cat")
 
-    def update(self, ranks: torch.Tensor) -> None:
-        self.ranks.append(ranks.detach().float().cpu())
+    def update(self, ranks: torch.Tensor, users: torch.Tensor | None = None) -> None:
+        self.ranks.append(ranks.detach().float())
+        self.users.append((users if users is not None else torch.arange(len(ranks), device=ranks.device)).detach())
 
     def compute(self) -> dict[str, float]:
         ranks = torch.cat(self.ranks) if isinstance(self.ranks, list) else self.ranks
-        return metrics_from_ranks(ranks, self.ks)
+        users = torch.cat(self.users) if isinstance(self.users, list) else self.users
+        return metrics_from_ranks(ranks.cpu()[users.cpu().argsort(stable=True)], self.ks)

@@ -70,10 +70,10 @@ class RankingModule(pl.LightningModule):
         raise NotImplementedError
 
     def validation_step(self, batch, batch_idx):
-        self.valid_metrics.update(self.target_ranks(batch))
+        self.valid_metrics.update(self.target_ranks(batch), batch["user"])
 
     def test_step(self, batch, batch_idx):
-        self.test_metrics.update(self.target_ranks(batch))
+        self.test_metrics.update(self.target_ranks(batch), batch["user"])
 
     def _log_metrics(self, metric: RankMetrics, prefix: str) -> None:
         for name, value in metric.compute().items():

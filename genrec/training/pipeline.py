@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -19,6 +20,7 @@ from genrec.artefacts import read_json, write_text_atomic
 from genrec.config import load_saved, to_dict, to_yaml
 from genrec.data import load_dataset
 from genrec.data.datamodule import SequentialDataModule
+from genrec.distributed import is_main_process, world
 from genrec.errors import ArtefactError, ConfigError, Interrupted
 from genrec.evaluation.evaluator import evaluate_model
 from genrec.evaluation.learning_curve import plot_curve, read_curve
@@ -88,7 +90,7 @@ def evaluate_run(cfg: DictConfig, model, datamodule, progress: bool = True) -> d
     """Valid and test metrics of ``model`` plus timing, in the metrics.json shape's parts."""
     ks = tuple(cfg.evaluation.ks)
     if torch.cuda.is_available() and cfg.trainer.accelerator in ("auto", "gpu", "cuda"):
-        model.to("cuda")  # Lightning hands the model back on the CPU after fit
+        model.to(torch.device("cuda", torch.cuda.current_device()))  # Lightning hands the model back on the CPU
     bf16 = cfg.trainer.precision.startswith("bf16")
     valid_loader = datamodule.val_dataloader(full=not cfg.evaluation.valid_sample_in_report)
     valid, valid_timing = evaluate_model(model, valid_loader, ks, "valid", progress, bf16)
@@ -119,7 +121,11 @@ def use_fast_path(cfg: DictConfig, model) -> bool:
     mode = {"true": "on", "false": "off"}.get(str(cfg.trainer.fast_path).lower(), str(cfg.trainer.fast_path))
     if mode not in FAST_PATH_MODES:  # YAML reads a bare on/off as a boolean: both spellings are accepted
         raise ConfigError(f"trainer.fast_path must be one of {list(FAST_PATH_MODES)}, got {mode!r}")
-    if mode == "off":
+    distributed = cfg.trainer.strategy != "auto" or cfg.trainer.num_nodes > 1 or str(cfg.trainer.devices) not in ("auto", "1")
+    if mode == "on" and distributed:
+        raise ConfigError("trainer.fast_path=on runs one process on one device; trainer.strategy / devices / "
+                          "num_nodes spread a run over several: use trainer.fast_path=auto (Lightning does that)")
+    if mode == "off" or distributed:
         return False
     supported = supports_fast_path(model, cfg)
     if mode == "on" and not supported:
@@ -183,10 +189,12 @@ def train_run(cfg: DictConfig) -> dict:
     if resume_from is not None:
         check_resume(cfg, model, directory, resume_from, fast)
 
-    with RunLock(directory), StopRequest() as stop:
-        if resume_from is None:
-            clear_fresh_run(directory)
-        write_text_atomic(directory / "config.yaml", to_yaml(cfg))
+    main = is_main_process()  # under DDP the other ranks train and evaluate, and write nothing
+    with RunLock(directory) if main else nullcontext(), StopRequest() as stop:
+        if main:
+            if resume_from is None:
+                clear_fresh_run(directory)
+            write_text_atomic(directory / "config.yaml", to_yaml(cfg))
         warn_if_slow_precision(cfg, model, datamodule)
         if fast:
             from genrec.training.fast_loop import fast_fit
@@ -202,6 +210,8 @@ def train_run(cfg: DictConfig) -> dict:
         load_weights(model, best)
         results = evaluate_run(cfg, model, datamodule, progress=cfg.trainer.enable_progress_bar)
         dataset_info = {"name": dataset.name, "fingerprint": dataset.fingerprint(), **dataset.statistics()}
+        if not main:
+            return {"valid": results["valid"], "test": results["test"]}
         if hasattr(model, "export_artefacts"):
             model.export_artefacts(directory, {"dataset": dataset.name, "dataset_fingerprint": dataset_info["fingerprint"],
                                                "run": cfg.run, "checkpoint": str(best)})
@@ -234,4 +244,5 @@ def evaluate_saved_run(run: str, checkpoints_dir: str = "checkpoints", overrides
     previous = Path(cfg.results_dir) / cfg.run / "metrics.json"
     if previous.is_file():  # keep the training record of the run being re-evaluated
         report["train"] = read_json(previous, "previous report").get("train")
-    return publish(cfg, report)
+    report["eval"]["processes"] = world()[1]
+    return publish(cfg, report) if is_main_process() else report
