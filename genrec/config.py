@@ -11,6 +11,7 @@ rejected with the valid keys listed.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,34 @@ from genrec.errors import ConfigError
 from genrec.registry import GROUPS, lookup
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_PATH_ENV = "GENREC_CONFIG_PATH"  # extra config folders (os.pathsep-separated), searched before configs/
+
+
+def config_folders() -> list[Path]:
+    """Where group files are looked up: ``$GENREC_CONFIG_PATH`` folders first, then ``configs/``."""
+    extra = [Path(p).expanduser() for p in os.environ.get(CONFIG_PATH_ENV, "").split(os.pathsep) if p]
+    return [*extra, CONFIG_DIR]
+
+
+def config_file(group: str, choice: str) -> Path:
+    """The YAML file of ``group=choice``: a path when ``choice`` names one (``data=~/my/shop.yaml``),
+    else ``<folder>/<group>/<choice>.yaml`` in the first folder of ``config_folders()`` that has it."""
+    if choice.endswith((".yaml", ".yml")) or "/" in choice:
+        path = Path(choice).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{group}={choice}: no such file {path}; give a .yaml file's path or one of the "
+                              f"{group} choices in {[str(f / group) for f in config_folders()]}")
+        return path
+    for folder in config_folders():
+        path = folder / group / f"{choice}.yaml"
+        if path.is_file():
+            return path
+    return CONFIG_DIR / group / f"{choice}.yaml"  # missing: _read_yaml lists the choices
+
+
+def choice_name(choice: str) -> str:
+    """A group choice's short name (a file path's stem), as run and tokenizer names use it."""
+    return Path(choice).stem if choice.endswith((".yaml", ".yml")) or "/" in choice else choice
 SELECTABLE = ("data", "tokenizer", "generator", "trainer")
 
 
@@ -82,8 +111,10 @@ class RootConfig:
 
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
-        choices = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        raise ConfigError(f"no config file {path}; choices in {path.parent}: {choices}")
+        group = path.parent.name
+        choices = sorted({p.stem for folder in config_folders() for p in (folder / group).glob("*.yaml")})
+        raise ConfigError(f"no config file {path}; choices for {group}: {choices} (or a path to a .yaml file; "
+                          f"more folders via ${CONFIG_PATH_ENV})")
     try:
         with open(path, encoding="utf-8") as handle:
             data = yaml.safe_load(handle) or {}
@@ -117,7 +148,7 @@ def _merge(base: DictConfig, update: dict | DictConfig, source: str) -> DictConf
 
 
 def _group_node(group: str, choice: str) -> DictConfig:
-    path = CONFIG_DIR / group / f"{choice}.yaml"
+    path = config_file(group, choice)
     values = _read_yaml(path)
     if group == "trainer":
         schema = OmegaConf.structured(TrainerConfig)
@@ -174,7 +205,7 @@ def compose(args: list[str] | None = None) -> DictConfig:
     defaults["experiment"] = experiment_name = experiment_name or None  # `experiment=` means none
     experiment: dict = {}
     if experiment_name:
-        experiment = _read_yaml(CONFIG_DIR / "experiment" / f"{experiment_name}.yaml")
+        experiment = _read_yaml(config_file("experiment", experiment_name))
         selection.update(experiment.pop("defaults", {}))
     selection.update(choices)
     unknown = sorted(set(selection) - set(SELECTABLE))
@@ -190,17 +221,17 @@ def compose(args: list[str] | None = None) -> DictConfig:
     OmegaConf.set_struct(cfg, True)
     cfg = _merge(cfg, defaults, str(CONFIG_DIR / "defaults.yaml"))
     if experiment:
-        cfg = _merge(cfg, experiment, str(CONFIG_DIR / "experiment" / f"{experiment_name}.yaml"))
+        cfg = _merge(cfg, experiment, str(config_file("experiment", experiment_name)))
     cfg = _merge(cfg, parse_dotlist(value_args), "command line")
     for group in GROUPS:
         key, _ = GROUPS[group]
-        chosen = _read_yaml(CONFIG_DIR / group / f"{selection[group]}.yaml")[key]
+        chosen = _read_yaml(config_file(group, str(selection[group])))[key]
         if cfg[group][key] != chosen:
             raise ConfigError(f"{group}.{key} cannot be overridden; choose another file with {group}=<name>")
     if cfg.tokenizer.name is None:
-        cfg.tokenizer.name = f"{selection['tokenizer']}-{cfg.data.dataset}"
+        cfg.tokenizer.name = f"{choice_name(str(selection['tokenizer']))}-{cfg.data.dataset}"
     if cfg.run is None:
-        cfg.run = default_run_name(cfg, experiment_name)
+        cfg.run = default_run_name(cfg, choice_name(experiment_name) if experiment_name else None)
     check_config(cfg)
     return cfg
 

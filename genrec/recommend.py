@@ -115,6 +115,11 @@ class Recommender:
         if top_k < 1:
             raise DataError(f"top_k must be at least 1, got {top_k}")
         items = self.resolve(history)
+        available = self.dataset.n_items - (len(set(items)) if exclude_history else 0)
+        if top_k > available:
+            raise DataError(f"top_k={top_k} is more than the {available} items there are to recommend (the "
+                            f"{self.dataset.n_items}-item catalogue" + (", less the history" if exclude_history else "")
+                            + "); ask for fewer")
         if user is None:
             user_index = NEW_USER
         elif str(user) in self._users:

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from conftest import require_datasets
 
 from genrec.config import compose

@@ -149,11 +149,12 @@ def test_cli_trains_tiger_and_recommends_from_the_checkpoint(tmp_path):
     assert resumed["train_time_total_s"] >= report["train"]["train_time_total_s"] > 0
     assert (run / "logs" / "metrics.csv").is_file() and (run / "logs" / "resumed-1" / "metrics.csv").is_file()
     recommend = [sys.executable, "evaluate.py", "recommend", f"checkpoint={run}", f"data.root={data_root}"]
-    ok = subprocess.run([*recommend, 'history=["Toy Story (1995)",50,181]', "top_k=5"], cwd=REPO,
-                        capture_output=True, text=True)
+    (tmp_path / "history.txt").write_text("Toy Story (1995)\n50\n")
+    ok = subprocess.run([*recommend, "--history-file", str(tmp_path / "history.txt"), "--item",
+                         "Usual Suspects, The (1995)", "top_k=5"], cwd=REPO, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr[-2000:]
     rows = [line for line in ok.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
-    assert len(rows) == 5 and all(line.split("|")[2].strip() not in ("1", "50", "181") for line in rows)
+    assert len(rows) == 5 and all(line.split("|")[2].strip() not in ("1", "50", "12") for line in rows)
     bad = subprocess.run([*recommend, "history=[1,not-an-item]"], cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 2 and "'not-an-item'" in bad.stderr
     missing = subprocess.run([*recommend[:3], f"checkpoint={tmp_path / 'nowhere'}", "history=[1]"], cwd=REPO,

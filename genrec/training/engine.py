@@ -59,6 +59,45 @@ class RandomState(Callback):
             restore_rng(checkpoint["rng"], module.device)
 
 
+class ValidationPace(Callback):
+    """A validation interval in steps meant for a GPU (TIGER's 1,000) never comes inside a short
+    CPU run's time cap, which then ends without a single check. Under a cap, after the first 20
+    training steps of a process this measures the step rate; if fewer than 10 checks would fit
+    before the cap, the interval becomes a tenth of the steps the cap allows (at least 10) and the
+    run says so. The interval chosen travels in checkpoints, so a resumed run keeps it."""
+
+    PROBE_STEPS, CHECKS, SHORTEST = 20, 10, 10
+
+    def __init__(self, cap_seconds: float):
+        self.cap_seconds = cap_seconds
+        self.chosen: int | None = None
+        self._seen, self._start = 0, 0.0
+
+    def on_train_start(self, trainer, module):
+        self._start = time.perf_counter()
+        if self.chosen is not None:
+            trainer.val_check_batch = self.chosen
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self._seen += 1
+        if self._seen != self.PROBE_STEPS or self.chosen is not None or trainer.check_val_every_n_epoch is not None:
+            return
+        rate = self._seen / max(time.perf_counter() - self._start, 1e-9)
+        reachable = int(rate * self.cap_seconds)
+        configured = trainer.val_check_batch
+        if configured * self.CHECKS > reachable:
+            self.chosen = max(self.SHORTEST, reachable // self.CHECKS)
+            trainer.val_check_batch = self.chosen
+            print(f"validating every {self.chosen} steps instead of {configured}: at {rate:.1f} steps/s the time cap "
+                  f"allows about {reachable} steps (trainer.val_check_interval)")
+
+    def state_dict(self) -> dict:
+        return {"chosen": self.chosen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.chosen = state.get("chosen")
+
+
 class StoppedOnRequest(Exception):
     """Raised out of Lightning's loop after a Ctrl-C request, once ``last.ckpt`` is saved."""
 
@@ -106,6 +145,9 @@ def build_trainer(cfg, run_dir: Path, resuming: bool = False, stop=None) -> tupl
         callbacks.append(StopOnRequest(stop, Path(run_dir) / "last.ckpt"))
     if t.stop_after_minutes:
         callbacks.append(PartTimeLimit(t.stop_after_minutes))
+    caps = [m * 60 for m in (t.max_time_minutes, t.stop_after_minutes) if m]
+    if caps and interval is not None and interval > 1:
+        callbacks.append(ValidationPace(min(caps)))
     version = log_version(Path(run_dir), resuming)
     loggers = [
         CSVLogger(run_dir, name="logs", version=version),
@@ -134,6 +176,13 @@ def build_trainer(cfg, run_dir: Path, resuming: bool = False, stop=None) -> tupl
         default_root_dir=run_dir,
     )
     return trainer, checkpoint
+
+
+def latest_saved_step(trainer: pl.Trainer) -> int:
+    """The step of the last ``last.ckpt`` this trainer wrote (-1: none). The same on every rank, so all
+    ranks agree on whether to save the final weights (a collective call under DDP)."""
+    latest = next(c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor is None)
+    return latest._last_global_step_saved if latest.last_model_path or latest.best_model_path else -1
 
 
 def _devices(value):

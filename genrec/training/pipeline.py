@@ -31,6 +31,7 @@ from genrec.training.engine import (
     StoppedOnRequest,
     TrainingThroughput,
     build_trainer,
+    latest_saved_step,
     log_version,
     stop_reason,
     training_seconds,
@@ -143,6 +144,8 @@ def lightning_fit(cfg: DictConfig, model, datamodule, directory: Path, resume_fr
     except StoppedOnRequest:
         pass  # last.ckpt is saved; the pipeline reports the interruption
     fit_seconds = time.perf_counter() - fit_start
+    if not stop.requested and latest_saved_step(trainer) < trainer.global_step:
+        trainer.save_checkpoint(directory / "last.ckpt")  # the final weights, when the run ended between checks
     best = Path(checkpoint.best_model_path or directory / "last.ckpt")
     throughput = next(c for c in trainer.callbacks if isinstance(c, TrainingThroughput)).summary()
     return {
