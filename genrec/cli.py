@@ -11,7 +11,7 @@ import sys
 from genrec.errors import GenrecError
 
 # values the evaluation command takes from the command line, on top of the saved config
-EVALUATE_OVERRIDABLE = ("data.root", "trainer.eval_batch_size", "results_dir", "trainer.accelerator")
+EVALUATE_OVERRIDABLE = ("data.root", "tokenizers_dir", "trainer.eval_batch_size", "results_dir", "trainer.accelerator")
 
 
 def run_guarded(fn, *args) -> int:

@@ -88,8 +88,9 @@ class TrainerConfig:
 class EvaluationConfig:
     ks: list[int] = field(default_factory=lambda: [1, 5, 10, 20])
     monitor: str = "ndcg@10"  # validation metric for model selection and early stopping
-    exclude_seen: bool = True  # score-based models: never rank items the user already has
+    exclude_seen: bool = True  # never rank items the user already has (SASRec protocol; generative models: at the decoder's last level)
     valid_sample_in_report: bool = False  # report validation on trainer.val_users only (beam search is costly)
+    reference: str | None = None  # a run under results_dir whose test metrics are printed beside this run's
 
 
 @dataclass

@@ -44,8 +44,9 @@ class PrefixHashModel:
         return {"user": state["user"][rows], "tokens": state["tokens"][rows]}
 
 
-def reference_search(codes, model, user, beam, top_k):
-    """Dict trie and an explicit loop over beams, written for clarity."""
+def reference_search(codes, model, user, beam, top_k, exclude=()):
+    """Dict trie and an explicit loop over beams, written for clarity; items in ``exclude``
+    are dropped where a beam becomes an item (the last level)."""
     children: dict[tuple, list[int]] = {}
     item_of = {}
     for item, code in enumerate(codes):
@@ -62,6 +63,8 @@ def reference_search(codes, model, user, beam, top_k):
             tokens = torch.tensor([[int(model.token_ids[lv][c]) for lv, c in enumerate(prefix)]], dtype=torch.long)
             lp = model.log_probs(torch.tensor([user]), tokens.reshape(1, -1))[0]
             for code in sorted(children[prefix]):
+                if level == len(codes[0]) - 1 and item_of[prefix + (code,)] in exclude:
+                    continue
                 candidates.append((prefix + (code,), score + lp[model.token_ids[level][code]]))
         candidates.sort(key=lambda c: -float(c[1]))
         beams = candidates[:beam]
@@ -113,6 +116,30 @@ def test_matches_reference_and_never_returns_invalid_or_duplicate_items(catalogu
         assert len(real) == min(top_k, len(codes))  # never fewer items than exist
         for item, code in zip(real, result.codes[user].tolist()):
             assert codes[item] == code
+
+
+@given(catalogues(), st.integers(1, 8), st.integers(0, 10_000))
+@settings(max_examples=40, deadline=None)
+def test_excluded_items_are_never_returned_and_the_rest_matches_the_reference(catalogue, beam, seed):
+    codes, sizes = catalogue
+    vocab, token_ids = token_layout(sizes, seed)
+    model = PrefixHashModel(vocab, token_ids, seed)
+    generator = torch.Generator().manual_seed(seed)
+    users = torch.arange(3)
+    exclude = torch.full((3, 4), -1)
+    for user in users.tolist():  # up to 4 seen items per user, -1 padded, in any order
+        seen = torch.randperm(len(codes), generator=generator)[:int(torch.randint(0, 5, (1,), generator=generator))]
+        exclude[user, :len(seen)] = seen
+    top_k = max(1, beam // 2)
+    result = constrained_beam_search(model, {"user": users}, CodeTrie(torch.tensor(codes), sizes),
+                                     beam_size=beam, top_k=top_k, exclude=exclude)
+    for user in users.tolist():
+        seen = set(exclude[user].tolist()) - {-1}
+        ref_items, ref_scores = reference_search(codes, model, user, beam, top_k, exclude=seen)
+        real = [i for i in result.items[user].tolist() if i >= 0]
+        assert not seen & set(real)
+        assert real == ref_items
+        assert torch.allclose(result.scores[user, :len(real)], torch.tensor(ref_scores), atol=1e-5)
 
 
 def test_exact_when_beam_covers_the_catalogue():

@@ -61,3 +61,15 @@ def test_resume_without_a_checkpoint_is_refused(tmp_path):
     write_synthetic_dataset(tmp_path)
     with pytest.raises(RuntimeError, match="exited 2"):
         run(train_command(tmp_path, 10, "trainer.resume=true"))
+
+
+def test_early_stopping_inside_the_first_epoch_ends_the_run_normally(tmp_path):
+    """Lightning leaves EarlyStopping.stopped_epoch at 0 when the stop comes in epoch 0; the run
+    must still end as early-stopped (exit 0, a report), not as if it were interrupted."""
+    import json
+
+    write_synthetic_dataset(tmp_path)
+    # a learning rate of 1e-12 never improves on the first check: patience 2 stops at the third
+    assert run(train_command(tmp_path, 2000, "trainer.patience=2", "generator.lr=1e-12")) == 0
+    train = json.loads((tmp_path / "results" / RUN / "metrics.json").read_text())["train"]
+    assert train["stop_reason"] == "early_stopping" and train["steps"] == 60  # inside the first epoch (~110 steps)

@@ -11,6 +11,11 @@ Scores are sums of log-probabilities of the chosen code tokens. Only paths in th
 trie can be chosen, so every returned item is a catalogue item and, codes being
 unique, no item appears twice. A live beam with no valid continuation means the
 trie is inconsistent: the search raises instead of decoding unconstrained.
+
+``exclude`` (item ids per user, ``-1`` padded) removes those items at the last level,
+where a beam becomes an item: the SASRec protocol of never ranking items the user already
+has, for generative models. Earlier levels are chosen as before, so a prefix whose items
+are all excluded can leave fewer than ``top_k`` results (padded with ``-1``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class BeamSearchResult:
 
 def constrained_beam_search(
     model, batch, trie: CodeTrie, beam_size: int, top_k: int | None = None, count_unconstrained: bool = False,
+    exclude: torch.Tensor | None = None,
 ) -> BeamSearchResult:
     """Top-``top_k`` items per user (``top_k <= beam_size``) by beam search in log space.
 
@@ -47,6 +53,7 @@ def constrained_beam_search(
     if top_k > beam_size:
         raise ValueError(f"top_k ({top_k}) must not exceed beam_size ({beam_size})")
     token_ids = model.code_token_ids()
+    excluded = exclude.long().sort(1).values.contiguous() if exclude is not None and exclude.shape[1] else None
     state = model.start(batch)
     users = int(model.batch_size(state))
     device = token_ids[0].device
@@ -68,6 +75,8 @@ def constrained_beam_search(
         if child_codes is not None:  # csr: the window's codes; dense: column c is code c
             level_log_probs = level_log_probs.gather(1, child_codes.clamp(min=0))
         candidate = (score.reshape(-1, 1) + level_log_probs).masked_fill_(~valid, float("-inf"))
+        if excluded is not None and level == trie.n_levels - 1:
+            candidate.view(users, -1).masked_fill_(_excluded(child_next.view(users, -1), excluded), float("-inf"))
         if count_unconstrained:
             invalid_unconstrained += _unconstrained_invalid_share(
                 log_probs, token_ids[level], score, child_codes, valid, beam_size, users, beams)
@@ -94,6 +103,13 @@ def constrained_beam_search(
         "levels": trie.n_levels,
         "unconstrained_invalid_beam_share": invalid_unconstrained / trie.n_levels if count_unconstrained else None,
     })
+
+
+def _excluded(items: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
+    """``[users, C]`` True where ``items`` (item ids, -1 for none) is among the user's sorted ``excluded`` ids."""
+    items = items.long().contiguous()
+    position = torch.searchsorted(excluded, items).clamp(max=excluded.shape[1] - 1)
+    return (excluded.gather(1, position) == items) & (items >= 0)
 
 
 def _unconstrained_invalid_share(log_probs, level_tokens, score, child_codes, valid, beam_size, users, beams) -> float:

@@ -9,6 +9,7 @@ The file's shape is fixed, since every benchmark reads it::
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from genrec.artefacts import write_json_atomic
@@ -35,11 +36,24 @@ def write_report(results_dir: Path, run: str, report: dict) -> Path:
     return path
 
 
+def reference_test_metrics(results_dir: Path, reference: str | None) -> tuple[str, dict] | None:
+    """``evaluation.reference``: another run's test metrics (``results/<reference>/metrics.json``),
+    printed beside a run's own so its figure has a yardstick; None when unset or not there."""
+    if not reference:
+        return None
+    path = Path(results_dir) / reference / "metrics.json"
+    try:
+        return f"{reference} test", json.loads(path.read_text())["test"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def format_table(rows: dict[str, dict], ks=(1, 5, 10, 20)) -> str:
     """A plain-text table: one row per split, Recall@K and NDCG@K columns."""
     columns = [f"recall@{k}" for k in ks] + [f"ndcg@{k}" for k in ks]
-    header = f"{'split':<8}" + "".join(f"{c:>11}" for c in columns)
+    width = max(8, *(len(name) + 1 for name in rows))
+    header = f"{'split':<{width}}" + "".join(f"{c:>11}" for c in columns)
     lines = [header, "-" * len(header)]
     for name, metrics in rows.items():
-        lines.append(f"{name:<8}" + "".join(f"{metrics.get(c, float('nan')):>11.4f}" for c in columns))
+        lines.append(f"{name:<{width}}" + "".join(f"{metrics.get(c, float('nan')):>11.4f}" for c in columns))
     return "\n".join(lines)

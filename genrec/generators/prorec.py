@@ -44,14 +44,15 @@ class PRORecConfig(TIGERConfig):
 
 
 class PRORec(TIGER):
-    def __init__(self, item_codes: ItemCodes, cfg: PRORecConfig, item_vectors: torch.Tensor, ks=(1, 5, 10, 20)):
+    def __init__(self, item_codes: ItemCodes, cfg: PRORecConfig, item_vectors: torch.Tensor, ks=(1, 5, 10, 20),
+                 exclude_seen: bool = False):
         if cfg.distill_loss not in DISTILL_LOSSES:
             raise ValueError(f"generator.distill_loss must be one of {DISTILL_LOSSES}, got {cfg.distill_loss!r}")
         if cfg.distill_from not in DISTILL_FROM:
             raise ValueError(f"generator.distill_from must be one of {DISTILL_FROM}, got {cfg.distill_from!r}")
         if len(item_vectors) != item_codes.n_items:
             raise ValueError(f"{len(item_vectors)} item vectors for {item_codes.n_items} items")
-        super().__init__(item_codes, cfg, ks)
+        super().__init__(item_codes, cfg, ks, exclude_seen)
         self.register_buffer("item_vectors", standardize(item_vectors.float()), persistent=False)
         self.distill_head = nn.Linear(cfg.d_model, item_vectors.shape[1])
 
@@ -86,4 +87,5 @@ class PRORec(TIGER):
 
         item_codes = ensure_item_codes(cfg, datamodule.dataset)
         vectors = load_tokenizer_vectors(cfg, item_codes)
-        return cls(item_codes, OmegaConf.to_object(cfg.generator), vectors, ks=tuple(cfg.evaluation.ks))
+        return cls(item_codes, OmegaConf.to_object(cfg.generator), vectors, ks=tuple(cfg.evaluation.ks),
+                   exclude_seen=cfg.evaluation.exclude_seen)

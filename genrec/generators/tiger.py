@@ -54,8 +54,9 @@ def inverse_sqrt(warmup: int):
 
 
 class TIGER(RankingModule):
-    def __init__(self, item_codes: ItemCodes, cfg: TIGERConfig, ks=(1, 5, 10, 20)):
+    def __init__(self, item_codes: ItemCodes, cfg: TIGERConfig, ks=(1, 5, 10, 20), exclude_seen: bool = False):
         super().__init__(ks)
+        self.exclude_seen = exclude_seen  # evaluation.exclude_seen: never rank items the user already has
         from transformers import T5Config, T5ForConditionalGeneration
 
         if max(ks) > cfg.beam_size:
@@ -89,19 +90,20 @@ class TIGER(RankingModule):
         return example_weighted_mean(token_losses.view_as(labels), batch.get("weight")), outputs
 
     @torch.no_grad()
-    def recommend(self, users: torch.Tensor, history: torch.Tensor, top_k: int):
+    def recommend(self, users: torch.Tensor, history: torch.Tensor, top_k: int, exclude: torch.Tensor | None = None):
         """Top-``top_k`` items (and summed log-prob scores) per user by constrained beam search
-        (beam ``max(generator.beam_size, top_k)``)."""
+        (beam ``max(generator.beam_size, top_k)``), never one of ``exclude`` (item ids, -1 padded)."""
         input_ids, attention = self.vocab.history_tokens(users, history)
         group = 512 if self.device.type == "cuda" else 32  # users encoded at once (length-grouped)
         step_model = T5BeamStepModel(self.t5, [t.to(self.device) for t in self.vocab.level_token_ids], group)
         trie = self.trie.to(self.device)
         result = constrained_beam_search(step_model, {"input_ids": input_ids, "attention_mask": attention},
-                                         trie, max(self.cfg.beam_size, top_k), top_k)
+                                         trie, max(self.cfg.beam_size, top_k), top_k, exclude=exclude)
         return result.items, result.scores
 
     def target_ranks(self, batch):
-        items, _ = self.recommend(batch["user"], batch["history"], max(self.ks))
+        exclude = batch.get("seen") if self.exclude_seen else None
+        items, _ = self.recommend(batch["user"], batch["history"], max(self.ks), exclude)
         return list_ranks(items, batch["target"])
 
     def configure_optimizers(self):
@@ -131,4 +133,5 @@ class TIGER(RankingModule):
         from genrec.tokenizers.pipeline import ensure_item_codes
 
         item_codes = ensure_item_codes(cfg, datamodule.dataset)
-        return cls(item_codes, OmegaConf.to_object(cfg.generator), ks=tuple(cfg.evaluation.ks))
+        return cls(item_codes, OmegaConf.to_object(cfg.generator), ks=tuple(cfg.evaluation.ks),
+                   exclude_seen=cfg.evaluation.exclude_seen)

@@ -111,8 +111,9 @@ class ItemCodes:
             raise ArtefactError(f"{what}: {err}; delete {directory} and refit the tokenizer") from None
         if item_codes.fingerprint != meta["fingerprint"]:
             raise ArtefactError(
-                f"{directory / TENSORS}: the table's fingerprint {item_codes.fingerprint} differs from the "
-                f"recorded {meta['fingerprint']}; the files were modified or mixed up. Refit the tokenizer."
+                f"{directory}: the codes in {TENSORS} (fingerprint {item_codes.fingerprint}) are not the ones "
+                f"{SIDECAR} records ({meta['fingerprint']}); the files were modified or mixed up. Delete "
+                f"{directory} and refit the tokenizer."
             )
         if dataset_fingerprint and meta["dataset_fingerprint"] != dataset_fingerprint:
             raise ArtefactError(

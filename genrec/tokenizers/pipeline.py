@@ -219,21 +219,24 @@ def run_tokenizer_stage(cfg: DictConfig) -> dict:
 
 
 def ensure_item_codes(cfg: DictConfig, dataset: RecDataset) -> ItemCodes:
-    """The configured tokenizer's codes: reused from ``tokenizers/<name>/`` when they were fitted
-    on this dataset with this config, else fitted now."""
+    """The configured tokenizer's codes: fitted now when ``tokenizers/<name>/`` does not exist,
+    else loaded. Codes that runs were trained on are never refitted in place: a folder that is
+    damaged, fitted on other data, or fitted with another config stops the run with the fix."""
     directory = Path(cfg.tokenizers_dir) / cfg.tokenizer.name
+    if not directory.is_dir():
+        run_tokenizer_stage(cfg)
+        return ItemCodes.load(directory, dataset.fingerprint())
+    codes = ItemCodes.load(directory, dataset.fingerprint())
     wanted = {k: v for k, v in to_dict(cfg.tokenizer).items() if k != "name"}
-    if directory.is_dir():
-        try:
-            codes = ItemCodes.load(directory, dataset.fingerprint())
-            if {k: v for k, v in codes.config.items() if k != "name"} == wanted:
-                print(f"reusing item codes {directory} (fingerprint {codes.fingerprint})")
-                return codes
-            print(f"{directory} was fitted with another tokenizer config; refitting")
-        except ArtefactError as err:
-            print(f"{err}\nrefitting")
-    run_tokenizer_stage(cfg)
-    return ItemCodes.load(directory, dataset.fingerprint())
+    differing = sorted(k for k in {*wanted, *codes.config} - {"name"} if codes.config.get(k) != wanted.get(k))
+    if differing:
+        shown = ", ".join(f"tokenizer.{k}: {codes.config.get(k)!r} there, {wanted.get(k)!r} now" for k in differing[:3])
+        raise ConfigError(f"{directory} holds codes fitted with another tokenizer config ({shown}"
+                          f"{', ...' if len(differing) > 3 else ''}); runs trained on those codes need them, so they "
+                          f"are not refitted in place. Name the new codes (tokenizer.name=<new name>), or delete "
+                          f"{directory} to refit")
+    print(f"reusing item codes {directory} (fingerprint {codes.fingerprint})")
+    return codes
 
 
 def load_tokenizer_vectors(cfg: DictConfig, item_codes: ItemCodes) -> torch.Tensor:

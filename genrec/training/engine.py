@@ -62,11 +62,11 @@ class RandomState(Callback):
 class ValidationPace(Callback):
     """A validation interval in steps meant for a GPU (TIGER's 1,000) never comes inside a short
     CPU run's time cap, which then ends without a single check. Under a cap, after the first 20
-    training steps of a process this measures the step rate; if fewer than 10 checks would fit
+    training steps of a process this measures the step rate; if fewer than 3 checks would fit
     before the cap, the interval becomes a tenth of the steps the cap allows (at least 10) and the
     run says so. The interval chosen travels in checkpoints, so a resumed run keeps it."""
 
-    PROBE_STEPS, CHECKS, SHORTEST = 20, 10, 10
+    PROBE_STEPS, FEWEST, CHECKS, SHORTEST = 20, 3, 10, 10
 
     def __init__(self, cap_seconds: float):
         self.cap_seconds = cap_seconds
@@ -85,7 +85,7 @@ class ValidationPace(Callback):
         rate = self._seen / max(time.perf_counter() - self._start, 1e-9)
         reachable = int(rate * self.cap_seconds)
         configured = trainer.val_check_batch
-        if configured * self.CHECKS > reachable:
+        if configured * self.FEWEST > reachable:
             self.chosen = max(self.SHORTEST, reachable // self.CHECKS)
             trainer.val_check_batch = self.chosen
             print(f"validating every {self.chosen} steps instead of {configured}: at {rate:.1f} steps/s the time cap "
@@ -195,8 +195,8 @@ def _devices(value):
 def stop_reason(trainer: pl.Trainer, cfg) -> str:
     """Why fitting ended: early_stopping, max_epochs, max_steps or max_time (the budget)."""
     early = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
-    if early is not None and early.stopped_epoch > 0:
-        return "early_stopping"
+    if early is not None and (early.stopped_epoch > 0 or early.wait_count >= early.patience):
+        return "early_stopping"  # stopped_epoch stays 0 when the stop comes inside the first epoch
     if cfg.trainer.max_steps > 0 and trainer.global_step >= cfg.trainer.max_steps:
         return "max_steps"
     if trainer.current_epoch >= cfg.trainer.max_epochs:

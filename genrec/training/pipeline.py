@@ -24,7 +24,7 @@ from genrec.distributed import is_main_process, world
 from genrec.errors import ArtefactError, ConfigError, Interrupted
 from genrec.evaluation.evaluator import evaluate_model
 from genrec.evaluation.learning_curve import plot_curve, read_curve
-from genrec.evaluation.report import build_report, format_table, write_report
+from genrec.evaluation.report import build_report, format_table, reference_test_metrics, write_report
 from genrec.registry import lookup
 from genrec.run_info import git_commit
 from genrec.training.engine import (
@@ -109,7 +109,14 @@ def publish(cfg: DictConfig, report: dict) -> dict:
     users = report.get("eval", {}).get("users")
     print(f"\n{cfg.run} ({cfg.generator.model} on {cfg.data.dataset}): Recall/NDCG@K, full ranking"
           + (f", {users} test users" if users else ""))
-    print(format_table({"valid": report["valid"], "test": report["test"]}, tuple(cfg.evaluation.ks)))
+    rows = {"valid": report["valid"], "test": report["test"]}
+    reference = reference_test_metrics(cfg.results_dir, cfg.evaluation.reference)
+    if reference:
+        rows[reference[0]] = reference[1]
+    print(format_table(rows, tuple(cfg.evaluation.ks)))
+    if reference:
+        print(f"({reference[0]}: {Path(cfg.results_dir) / cfg.evaluation.reference / 'metrics.json'}, "
+              "for scale)")
     print(f"wrote {path}" + (f", {plot}" if plot else "") + f"; checkpoints in {run_dir(cfg)}/")
     return report
 
@@ -181,7 +188,7 @@ def train_run(cfg: DictConfig) -> dict:
     git_commit()  # pin the commit this run starts from
     cfg.trainer.precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
     directory = run_dir(cfg)
-    check_writable(cfg.results_dir, cfg.checkpoints_dir)
+    check_writable(cfg.results_dir, cfg.checkpoints_dir, Path(cfg.results_dir) / cfg.run, run_dir(cfg))
     check_committed_result(cfg)
     resume_from = resume_checkpoint(cfg, directory)
     pl.seed_everything(cfg.seed, workers=True)

@@ -1,0 +1,83 @@
+"""The README's two commands as a new user has them: a fresh clone, nothing beside it.
+
+    python bench/demo.py [--with-tests]      # writes results/demo.json
+
+Clones the current commit into a temporary folder (so no ``../shared`` sits beside it),
+runs ``make demo`` there and times it from nothing: the virtual environment, the
+MovieLens-100K download, the tokenizer fit, training and evaluation. ``--with-tests``
+then runs ``make test`` in the same clone and records its outcome. The record holds the
+wall times, the demo's validation and test metrics, the reference row it printed, the
+commit and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_RUN = "tiger-rqvae_small-ml100k"
+
+
+def timed(command: list[str], cwd: Path, env: dict) -> tuple[float, int, str]:
+    start = time.perf_counter()
+    process = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    return round(time.perf_counter() - start, 1), process.returncode, process.stdout + process.stderr
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--with-tests", action="store_true", help="also run `make test` in the clone")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from genrec.artefacts import write_json_atomic
+    from genrec.run_info import git_commit, hardware, versions
+
+    env = {k: v for k, v in os.environ.items() if k not in ("GENREC_DATA_DIR", "VIRTUAL_ENV", "GENREC_CONFIG_PATH")}
+    with tempfile.TemporaryDirectory() as tmp:
+        clone = Path(tmp) / "genrec"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        assert not (clone.parent / "shared").exists()
+        demo_s, demo_rc, demo_out = timed(["make", "demo"], clone, env)
+        print(demo_out[-2500:])
+        record = {"command": "make demo (fresh clone, no ../shared)", "wall_time_s": demo_s, "exit_code": demo_rc}
+        report_path = clone / "results" / DEMO_RUN / "metrics.json"
+        if demo_rc == 0 and report_path.is_file():
+            report = json.loads(report_path.read_text())
+            train = report.get("train", {})
+            record.update({"valid": report["valid"], "test": report["test"], "run": DEMO_RUN,
+                           "train": {k: train.get(k) for k in ("steps", "samples_per_s", "stop_reason", "best_step",
+                                                               "validation_checks", "train_time_total_s")},
+                           "tokenizer_fit_s": _tokenizer_seconds(demo_out)})
+            reference = json.loads((ROOT / "results" / "sasrec_ml100k" / "metrics.json").read_text())
+            record["reference"] = {"run": "sasrec_ml100k", "test": reference["test"]}
+        if args.with_tests:
+            test_s, test_rc, test_out = timed(["make", "test"], clone, env)
+            summary = [line for line in test_out.splitlines() if re.search(r"\d+ (passed|failed)", line)]
+            record["make_test"] = {"wall_time_s": test_s, "exit_code": test_rc, "summary": summary[-1:] or [],
+                                   "skipped": [line for line in test_out.splitlines() if line.startswith("SKIPPED")]}
+            print(test_out[-2500:])
+    record.update({"commit": git_commit(), "versions": versions(), "hardware": hardware()})
+    write_json_atomic(ROOT / "results" / "demo.json", record)
+    print(json.dumps({k: record.get(k) for k in ("wall_time_s", "exit_code", "make_test")}, indent=1))
+    test = record.get("test", {})
+    if test:
+        print(f"demo test recall@10 {test['recall@10']:.4f}, ndcg@10 {test['ndcg@10']:.4f} "
+              f"(SASRec {record['reference']['test']['recall@10']:.4f})")
+    return 0 if demo_rc == 0 and record.get("make_test", {}).get("exit_code", 0) == 0 else 1
+
+
+def _tokenizer_seconds(output: str) -> float | None:
+    match = re.search(r"fit ([\d.]+)s", output)
+    return float(match.group(1)) if match else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
