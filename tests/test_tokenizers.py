@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from genrec.errors import ConfigError
 from genrec.tokenizers.atomic_ids import AtomicIDs, AtomicIDsConfig
 from genrec.tokenizers.collisions import (
     CollisionError,
@@ -63,6 +64,16 @@ def test_rqkmeans_recovers_planted_clusters_and_is_deterministic():
     assert purity(a.codes[:, 0], labels) > 0.9
     assert torch.equal(a.codes, RQKMeans(cfg).fit(x, seed=1).codes)
     assert a.last_inputs.shape == x.shape and a.last_codebook.shape == (8, x.shape[1])
+
+
+def test_random_point_seeding_recovers_planted_clusters_and_rejects_unknown_inits():
+    x, labels = planted()
+    fit = RQKMeans(RQKMeansConfig(levels=2, codebook_size=8, kmeans_init="random")).fit(x, seed=1)
+    assert purity(fit.codes[:, 0], labels) > 0.9
+    centers, _ = kmeans(x, 8, iters=0, seed=2, init="random")  # no Lloyd step: the seeds themselves
+    assert all(bool((x == c).all(1).any()) for c in centers) and len(torch.unique(centers, dim=0)) == 8
+    with pytest.raises(ConfigError, match="kmeans_init"):
+        RQKMeans(RQKMeansConfig(kmeans_init="forgy"))
 
 
 def test_kmeans_balanced_caps_cluster_sizes():

@@ -1,4 +1,4 @@
-"""k-means in torch (k-means++ seeding, Lloyd iterations), optionally size-balanced.
+"""k-means in torch (k-means++ or random-point seeding, Lloyd iterations), optionally size-balanced.
 
 Used by residual k-means, hierarchical k-means and as a reference in tests. When
 there are fewer distinct points than clusters, surplus centres duplicate points and
@@ -47,15 +47,24 @@ def balanced_assign(distances: torch.Tensor, capacity: int) -> torch.Tensor:
     return assign
 
 
+INITS = ("kmeans++", "random")
+
+
 def kmeans(
-    x: torch.Tensor, k: int, iters: int = 50, seed: int = 0, balanced: bool = False
+    x: torch.Tensor, k: int, iters: int = 50, seed: int = 0, balanced: bool = False, init: str = "kmeans++",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(centers [k, d], assignment [n])``. ``balanced`` caps each cluster at ``ceil(n / k)``:
-    Lloyd iterations run unconstrained, then one capacity-constrained assignment is made."""
+    """``(centers [k, d], assignment [n])``. ``init``: ``kmeans++`` seeding or ``random`` (Forgy:
+    k distinct random points). ``balanced`` caps each cluster at ``ceil(n / k)``: Lloyd
+    iterations run unconstrained, then one capacity-constrained assignment is made."""
+    if init not in INITS:
+        raise ValueError(f"k-means init must be one of {INITS}, got {init!r}")
     x = x.float()
     generator = torch.Generator().manual_seed(seed)
     k_eff = min(k, x.shape[0])
-    centers = kmeans_plus_plus(x, k_eff, generator)
+    if init == "random":
+        centers = x[torch.randperm(x.shape[0], generator=generator)[:k_eff]].clone()
+    else:
+        centers = kmeans_plus_plus(x, k_eff, generator)
     capacity = -(-x.shape[0] // k_eff)
     assign = torch.zeros(x.shape[0], dtype=torch.long)
     for _ in range(iters):
