@@ -38,13 +38,16 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from genrec.artefacts import write_json_atomic
-    from genrec.run_info import git_commit, hardware, versions
+    from genrec.run_info import hardware, versions
 
     env = {k: v for k, v in os.environ.items() if k not in ("GENREC_DATA_DIR", "VIRTUAL_ENV", "GENREC_CONFIG_PATH")}
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "genrec"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
         assert not (clone.parent / "shared").exists()
+        # the clone is of HEAD with nothing changed: its commit, never this tree's "+dirty"
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True,
+                                check=True).stdout.strip()
         demo_s, demo_rc, demo_out = timed(["make", "demo"], clone, env)
         print(demo_out[-2500:])
         record = {"command": "make demo (fresh clone, no ../shared)", "wall_time_s": demo_s, "exit_code": demo_rc}
@@ -53,8 +56,8 @@ def main() -> int:
             report = json.loads(report_path.read_text())
             train = report.get("train", {})
             record.update({"valid": report["valid"], "test": report["test"], "run": DEMO_RUN,
-                           "train": {k: train.get(k) for k in ("steps", "samples_per_s", "stop_reason", "best_step",
-                                                               "validation_checks", "train_time_total_s")},
+                           "train": {k: train.get(k) for k in ("steps", "epochs", "samples_per_s", "stop_reason",
+                                                               "best_valid_score", "train_time_total_s")},
                            "tokenizer_fit_s": _tokenizer_seconds(demo_out)})
             reference = json.loads((ROOT / "results" / "sasrec_ml100k" / "metrics.json").read_text())
             record["reference"] = {"run": "sasrec_ml100k", "test": reference["test"]}
@@ -64,7 +67,7 @@ def main() -> int:
             record["make_test"] = {"wall_time_s": test_s, "exit_code": test_rc, "summary": summary[-1:] or [],
                                    "skipped": [line for line in test_out.splitlines() if line.startswith("SKIPPED")]}
             print(test_out[-2500:])
-    record.update({"commit": git_commit(), "versions": versions(), "hardware": hardware()})
+    record.update({"commit": commit, "versions": versions(), "hardware": hardware()})
     write_json_atomic(ROOT / "results" / "demo.json", record)
     print(json.dumps({k: record.get(k) for k in ("wall_time_s", "exit_code", "make_test")}, indent=1))
     test = record.get("test", {})
