@@ -220,6 +220,7 @@ def main() -> int:
     overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]  # config overrides
     args = parser.parse_args([a for a in sys.argv[1:] if a not in overrides])
     device = torch.device(args.device)
+    torch.set_flush_denormal(True)  # as train.py does: subnormal Adam moments otherwise slow CPU steps several-fold
     cfg = compose([f"experiment=tiger_{args.dataset}", f"tokenizer={args.tokenizer}", "trainer.batch_size=256",
                    *overrides])
     datamodule = build_datamodule(cfg)
