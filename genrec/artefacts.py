@@ -83,3 +83,14 @@ def check_writable(*folders: str | Path) -> None:
         if not os.access(existing, os.W_OK | os.X_OK):
             raise ArtefactError(f"{folder}: {existing} is not writable; make it writable or choose another "
                                 "folder (results_dir=... / checkpoints_dir=...) before training")
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()

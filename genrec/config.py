@@ -74,6 +74,7 @@ class TrainerConfig:
     val_check_interval: float | None = None  # or a number of training steps (TIGER-style)
     val_users: int | None = None  # validate during training on this many seeded-random users; reports use all
     gradient_clip_val: float | None = None
+    accumulate_grad_batches: int = 1  # optimiser step every N batches (LC-Rec: 2 per device)
     num_workers: int = 0
     log_every_n_steps: int = 50
     resume: bool = False  # continue from checkpoints/<run>/last.ckpt

@@ -18,6 +18,7 @@ STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fs
 AT_LEAST_ONE = (
     "data.max_history", "trainer.batch_size", "trainer.eval_batch_size", "trainer.max_epochs", "trainer.patience",
     "trainer.check_val_every_n_epoch", "trainer.log_every_n_steps", "trainer.num_nodes",
+    "trainer.accumulate_grad_batches", "generator.max_length",
     "generator.d_model", "generator.d_kv", "generator.num_heads", "generator.d_ff", "generator.num_layers",
     "generator.num_decoder_layers", "generator.hidden_size", "generator.user_buckets", "generator.beam_size",
     "tokenizer.levels", "tokenizer.codebook_size", "tokenizer.steps", "tokenizer.batch_size",
@@ -25,8 +26,8 @@ AT_LEAST_ONE = (
 )
 POSITIVE_OR_NULL = ("trainer.max_time_minutes", "trainer.stop_after_minutes", "trainer.val_check_interval",
                     "trainer.val_users", "trainer.gradient_clip_val")
-NON_NEGATIVE = ("trainer.num_workers", "generator.warmup_steps", "generator.weight_decay")
-PROBABILITIES = ("generator.dropout",)  # in [0, 1)
+NON_NEGATIVE = ("trainer.num_workers", "generator.warmup_steps", "generator.weight_decay", "generator.eval_template")
+PROBABILITIES = ("generator.dropout", "generator.warmup_ratio", "generator.backbone.lora.dropout")  # in [0, 1)
 
 
 def _value(cfg: DictConfig, key: str):

@@ -36,6 +36,7 @@ GENERATORS = {
     "sasrec": Entry("genrec.generators.sasrec", "SASRecConfig", "SASRec"),
     "tiger": Entry("genrec.generators.tiger", "TIGERConfig", "TIGER", reads_item_codes=True),
     "prorec": Entry("genrec.generators.prorec", "PRORecConfig", "PRORec", reads_item_codes=True),
+    "lcrec": Entry("genrec.llm.lcrec", "LCRecLLMConfig", "LCRec", reads_item_codes=True),
 }
 
 TOKENIZERS = {

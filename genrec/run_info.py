@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 
 PACKAGES = ("torch", "pytorch-lightning", "transformers", "vector-quantize-pytorch", "torchmetrics",
-            "omegaconf", "numpy", "sentence-transformers")
+            "omegaconf", "numpy", "sentence-transformers", "peft", "accelerate", "gguf")
 
 
 @cache

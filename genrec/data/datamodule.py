@@ -16,12 +16,13 @@ from genrec.data.splits import leave_one_out
 from genrec.distributed import world
 from genrec.errors import DataError
 
-TRAIN_FORMS = ("prefixes", "windows")
+TRAIN_FORMS = ("prefixes", "windows", "instructions")
 
 
 class SequentialDataModule(pl.LightningDataModule):
-    """Serves training examples in the form a model asks for (``prefixes`` or SASRec
-    ``windows``) and one validation / test example per user."""
+    """Serves training examples in the form a model asks for (``prefixes``, SASRec
+    ``windows``, or an LLM's ``instructions``, which the generator renders and hands over with
+    ``use_training_examples``) and one validation / test example per user."""
 
     def __init__(
         self,
@@ -50,12 +51,22 @@ class SequentialDataModule(pl.LightningDataModule):
         self.seed = seed
         self.val_users = val_users
         self._resume: tuple[int, int] | None = None  # (epoch, batches of it trained), from a checkpoint
+        self._examples: Dataset | None = None  # train_form=instructions: the generator's rendered tasks
+
+    def use_training_examples(self, examples: Dataset) -> None:
+        """Train on ``examples`` (a dataset with ``lengths()``) instead of examples built here."""
+        self._examples = examples
 
     @property
     def n_items(self) -> int:
         return self.dataset.n_items
 
     def train_dataset(self) -> Dataset:
+        if self.train_form == "instructions":
+            if self._examples is None:
+                raise ValueError("train_form=instructions: the generator must hand its examples over "
+                                 "(datamodule.use_training_examples)")
+            return self._examples
         if self.train_form == "windows":
             return SequenceWindowDataset(self.split, self.n_items, self.split.max_history, self.seed)
         return PrefixDataset(self.split)

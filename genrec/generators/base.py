@@ -62,7 +62,7 @@ class RankingModule(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         losses = self.batch_losses(batch)
         for name, value in losses.items():
-            self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=len(batch["target"]))
+            self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=len(next(iter(batch.values()))))
         return losses["loss"]
 
     def recommend(self, users: torch.Tensor, history: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,6 +85,30 @@ class RankingModule(pl.LightningModule):
 
     def on_test_epoch_end(self):
         self._log_metrics(self.test_metrics, "test")
+
+
+class CodeRankingModule(RankingModule):
+    """A generator over a tokenizer's item codes: its checkpoints record the codes' fingerprint,
+    and weights trained on other codes are refused (TIGER, PRORec, the LLM generators)."""
+
+    def __init__(self, item_codes, ks=DEFAULT_KS):
+        super().__init__(ks)
+        self.item_codes = item_codes
+
+    def on_save_checkpoint(self, checkpoint):
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["item_codes_fingerprint"] = self.item_codes.fingerprint
+
+    def check_checkpoint(self, checkpoint: dict, path) -> None:
+        """Refuse weights trained on other codes (or another dataset) than the ones loaded."""
+        super().check_checkpoint(checkpoint, path)
+        recorded = checkpoint.get("item_codes_fingerprint")
+        if recorded != self.item_codes.fingerprint:
+            raise ArtefactError(
+                f"{path} was trained on item codes {recorded}, but the tokenizer loaded now has "
+                f"{self.item_codes.fingerprint}; evaluate with the tokenizer the run was trained on "
+                "or retrain the generator on these codes."
+            )
 
 
 class ScoringModule(RankingModule):

@@ -22,9 +22,8 @@ import torch.nn.functional as F
 
 from genrec.decoding import CodeTrie, constrained_beam_search
 from genrec.decoding.t5_beams import T5BeamStepModel
-from genrec.errors import ArtefactError
 from genrec.evaluation.metrics import list_ranks
-from genrec.generators.base import RankingModule, example_weighted_mean
+from genrec.generators.base import CodeRankingModule, example_weighted_mean
 from genrec.generators.code_vocabulary import EOS, PAD, CodeVocabulary
 from genrec.generators.dropout import use_fast_dropout
 from genrec.tokenizers.item_codes import ItemCodes
@@ -53,16 +52,15 @@ def inverse_sqrt(warmup: int):
     return lambda step: (max(warmup, 1) / max(step + 1, warmup, 1)) ** 0.5
 
 
-class TIGER(RankingModule):
+class TIGER(CodeRankingModule):
     def __init__(self, item_codes: ItemCodes, cfg: TIGERConfig, ks=(1, 5, 10, 20), exclude_seen: bool = False):
-        super().__init__(ks)
+        super().__init__(item_codes, ks)
         self.exclude_seen = exclude_seen  # evaluation.exclude_seen: never rank items the user already has
         from transformers import T5Config, T5ForConditionalGeneration
 
         if max(ks) > cfg.beam_size:
             raise ValueError(f"generator.beam_size ({cfg.beam_size}) must be >= the largest K ({max(ks)})")
         self.cfg = cfg
-        self.item_codes = item_codes
         self.vocab = CodeVocabulary(item_codes, cfg.user_buckets)
         config = T5Config(
             vocab_size=self.vocab.size, d_model=cfg.d_model, d_kv=cfg.d_kv, d_ff=cfg.d_ff,
@@ -110,21 +108,6 @@ class TIGER(RankingModule):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, inverse_sqrt(self.cfg.warmup_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-    def on_save_checkpoint(self, checkpoint):
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["item_codes_fingerprint"] = self.item_codes.fingerprint
-
-    def check_checkpoint(self, checkpoint: dict, path) -> None:
-        """Refuse weights trained on other codes (or another dataset) than the ones loaded."""
-        super().check_checkpoint(checkpoint, path)
-        recorded = checkpoint.get("item_codes_fingerprint")
-        if recorded != self.item_codes.fingerprint:
-            raise ArtefactError(
-                f"{path} was trained on item codes {recorded}, but the tokenizer loaded now has "
-                f"{self.item_codes.fingerprint}; evaluate with the tokenizer the run was trained on "
-                "or retrain the generator on these codes."
-            )
 
     @classmethod
     def from_config(cls, cfg, datamodule) -> TIGER:

@@ -14,10 +14,11 @@ from genrec.training.random_state import capture_rng, restore_rng
 
 class TrainingThroughput(Callback):
     """Seconds spent in training batches (forward, backward, optimiser; not validation) and the
-    examples they held, so reports can state training samples/s."""
+    examples (and, for an LLM, non-padding tokens) they held, so reports can state samples/s
+    and tokens/s."""
 
     def __init__(self):
-        self.seconds, self.samples, self._start = 0.0, 0, 0.0
+        self.seconds, self.samples, self.tokens, self._start = 0.0, 0, 0, 0.0
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
         self._start = time.perf_counter()
@@ -25,11 +26,14 @@ class TrainingThroughput(Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         self.seconds += time.perf_counter() - self._start
         self.samples += len(next(iter(batch.values())))
+        if "input_ids" in batch:  # an LLM's token rows (-1 = padding)
+            self.tokens += int((batch["input_ids"] >= 0).sum())
 
     def summary(self) -> dict:
         rate = self.samples / self.seconds if self.seconds else None
+        tokens = {"tokens_per_s": round(self.tokens / self.seconds, 1)} if self.tokens and self.seconds else {}
         return {"train_batches_s": round(self.seconds, 1), "samples_seen": self.samples,
-                "samples_per_s": round(rate, 1) if rate else None}
+                "samples_per_s": round(rate, 1) if rate else None, **tokens}
 
 
 class PartTimeLimit(Callback):
@@ -166,6 +170,7 @@ def build_trainer(cfg, run_dir: Path, resuming: bool = False, stop=None) -> tupl
         check_val_every_n_epoch=t.check_val_every_n_epoch if t.val_check_interval is None else None,
         val_check_interval=interval,
         gradient_clip_val=t.gradient_clip_val,
+        accumulate_grad_batches=t.accumulate_grad_batches,
         log_every_n_steps=t.log_every_n_steps,
         enable_progress_bar=t.enable_progress_bar,
         enable_model_summary=False,

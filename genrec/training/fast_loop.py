@@ -47,10 +47,11 @@ def fit_device(cfg) -> torch.device:
 
 def supports_fast_path(model, cfg) -> bool:
     """Generators trained on prefixes whose loss is ``batch_losses`` (TIGER, PRORec); SASRec's
-    windows with sampled negatives stay on the Lightning path."""
+    windows with sampled negatives, LLM instructions and accumulated gradients stay on the Lightning path."""
     from genrec.generators.base import RankingModule
 
-    return cfg.generator.train_form == "prefixes" and type(model).batch_losses is not RankingModule.batch_losses
+    return (cfg.generator.train_form == "prefixes" and cfg.trainer.accumulate_grad_batches == 1
+            and type(model).batch_losses is not RankingModule.batch_losses)
 
 
 def validation_interval(trainer_cfg, steps_per_epoch: int) -> int:

@@ -96,8 +96,12 @@ def evaluate_run(cfg: DictConfig, model, datamodule, progress: bool = True) -> d
     valid_loader = datamodule.val_dataloader(full=not cfg.evaluation.valid_sample_in_report)
     valid, valid_timing = evaluate_model(model, valid_loader, ks, "valid", progress, bf16)
     test, timing = evaluate_model(model, datamodule.test_dataloader(), ks, "test", progress, bf16)
-    return {"valid": valid, "test": test, "eval": {**timing, "valid_users": valid_timing["users"],
-                                                    "precision": "bf16 autocast" if bf16 else "float32"}}
+    extra = {}
+    if hasattr(model, "additional_test_reports"):  # e.g. an LLM's metrics averaged over every prompt template
+        extra = model.additional_test_reports(
+            lambda: evaluate_model(model, datamodule.test_dataloader(), ks, "test", False, bf16)[0])
+    return {"valid": valid, "test": test, "extra": extra,
+            "eval": {**timing, "valid_users": valid_timing["users"], "precision": "bf16 autocast" if bf16 else "float32"}}
 
 
 def publish(cfg: DictConfig, report: dict) -> dict:
@@ -227,7 +231,7 @@ def train_run(cfg: DictConfig) -> dict:
                                                "run": cfg.run, "checkpoint": str(best)})
         report = build_report(
             results["valid"], results["test"], to_dict(cfg), cfg.seed, time.perf_counter() - start,
-            dataset=dataset_info, train=train, eval=results["eval"],
+            dataset=dataset_info, train=train, eval=results["eval"], **results["extra"],
         )
         return publish(cfg, report)
 
@@ -249,7 +253,7 @@ def evaluate_saved_run(run: str, checkpoints_dir: str = "checkpoints", overrides
     report = build_report(
         results["valid"], results["test"], to_dict(cfg), cfg.seed, time.perf_counter() - start,
         dataset={"name": datamodule.dataset.name, "fingerprint": datamodule.dataset.fingerprint()},
-        checkpoint=str(checkpoint), eval=results["eval"],
+        checkpoint=str(checkpoint), eval=results["eval"], **results["extra"],
     )
     previous = Path(cfg.results_dir) / cfg.run / "metrics.json"
     if previous.is_file():  # keep the training record of the run being re-evaluated

