@@ -37,6 +37,7 @@ GENERATORS = {
     "tiger": Entry("genrec.generators.tiger", "TIGERConfig", "TIGER", reads_item_codes=True),
     "prorec": Entry("genrec.generators.prorec", "PRORecConfig", "PRORec", reads_item_codes=True),
     "lcrec": Entry("genrec.llm.lcrec", "LCRecLLMConfig", "LCRec", reads_item_codes=True),
+    "store": Entry("genrec.llm.store", "STOREConfig", "STORE", reads_item_codes=True),
 }
 
 TOKENIZERS = {
@@ -45,6 +46,7 @@ TOKENIZERS = {
     "hkmeans": Entry("genrec.tokenizers.hkmeans", "HKMeansConfig", "HierarchicalKMeans"),
     "random": Entry("genrec.tokenizers.random_ids", "RandomIDsConfig", "RandomIDs"),
     "atomic": Entry("genrec.tokenizers.atomic_ids", "AtomicIDsConfig", "AtomicIDs"),
+    "store": Entry("genrec.llm.store_tokenizer", "StoreTokenizerConfig", "StoreTokenizer"),
 }
 
 # config group -> (the key inside a group file naming its implementation, the table)

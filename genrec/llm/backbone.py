@@ -193,6 +193,15 @@ def load_backbone(cfg: BackboneConfig, corpus: list[str] = ()):
     return model, tokenizer
 
 
+def vocabulary_fingerprint(tokenizer) -> str:
+    """sha256 of the tokenizer's (token, id) table, code tokens included."""
+    import hashlib
+    import json
+
+    table = json.dumps(sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1]), ensure_ascii=False)
+    return hashlib.sha256(table.encode()).hexdigest()[:16]
+
+
 def apply_lora(model, cfg: LoRAConfig, new_token_ids: list[int]):
     """Wrap ``model`` with LoRA adapters (peft); the code tokens' embeddings always train."""
     from peft import LoraConfig, TaskType, get_peft_model

@@ -6,7 +6,11 @@ codebook sizes always give the same ids: a run rebuilt from its config gets the 
 
 Initialisation of the new embedding rows (``generator.code_token_init``):
 - ``mean``: each new row is drawn from a normal with the existing rows' mean and covariance
-  (transformers' ``mean_resizing``; input embeddings, and the output head when untied);
+  (transformers' ``mean_resizing``; input embeddings, and the output head when untied). On a
+  model whose rows are nearly collinear the drawn rows are nearly identical, which slows
+  learning to tell codes apart (measured on tiny random backbones, docs/llm.md);
+- ``normal``: the model's own initialiser, ``N(0, initializer_range)`` (transformers before
+  4.46, the version LC-Rec's reference code ran with);
 - ``projected_centroids``: each (level, code) token starts at the centroid of its items'
   tokenizer vectors (the vectors the codes were fitted on), mapped into the LLM's embedding
   space by a ridge regression fitted from item vectors to the mean input embedding of each
@@ -24,7 +28,7 @@ import torch
 from genrec.errors import ConfigError
 from genrec.tokenizers.item_codes import ItemCodes
 
-INITS = ("mean", "projected_centroids")
+INITS = ("mean", "normal", "projected_centroids")
 
 
 def level_name(level: int) -> str:
@@ -62,8 +66,9 @@ def resize_for_codes(model, tokenizer, tokens: CodeTokens, init: str,
     if init not in INITS:
         raise ConfigError(f"generator.code_token_init={init!r}: must be one of {list(INITS)}")
     # mean: transformers' mean resizing draws each new row from a normal with the old rows' mean and
-    # covariance (distinct rows: identical ones would leave every code token interchangeable)
-    model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+    # covariance; normal: the model's own weight init (N(0, initializer_range)), what transformers
+    # did before mean resizing (4.46) and so what LC-Rec's reference code ran with
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=init != "normal")
     if init == "projected_centroids" and centroids_in_llm_space is not None:
         ids = torch.tensor(tokens.all_ids)
         with torch.no_grad():

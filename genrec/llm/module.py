@@ -16,6 +16,7 @@ instructions; genrec selects on validation NDCG@10 by constrained ranking, like 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -25,20 +26,12 @@ from genrec.decoding.hf_adapters import CausalLMStepModel
 from genrec.errors import ArtefactError, ConfigError
 from genrec.evaluation.metrics import list_ranks
 from genrec.generators.base import CodeRankingModule
-from genrec.llm.backbone import BackboneConfig, apply_lora, load_backbone
+from genrec.llm.adapted_backbone import FROM_TOKENIZER, check_vocabulary, resolve_tokenizer_backbone
+from genrec.llm.backbone import BackboneConfig, apply_lora, load_backbone, vocabulary_fingerprint
 from genrec.llm.code_tokens import add_code_tokens, mean_title_embeddings, projected_centroids, resize_for_codes
 from genrec.llm.examples import IGNORE, InstructionDataset, encode_prompts
 from genrec.llm.tasks import TASKS, PromptSet, TaskContext, catalog_texts, check_tasks
 from genrec.tokenizers.item_codes import ItemCodes
-
-
-def vocabulary_fingerprint(tokenizer) -> str:
-    """sha256 of the tokenizer's (token, id) table, code tokens included."""
-    import hashlib
-    import json
-
-    table = json.dumps(sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1]), ensure_ascii=False)
-    return hashlib.sha256(table.encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -65,8 +58,11 @@ class LLMConfig:
 
 class LLMRecommender(CodeRankingModule):
     def __init__(self, item_codes: ItemCodes, context_source, cfg: LLMConfig, ks=(1, 5, 10, 20),
-                 exclude_seen: bool = False, tokenizer_vectors: torch.Tensor | None = None):
-        """``context_source``: ``(split, catalog)`` of the dataset the tasks render from."""
+                 exclude_seen: bool = False, tokenizer_vectors: torch.Tensor | None = None, backbone=None,
+                 text_template: str | None = None):
+        """``context_source``: ``(split, catalog)`` of the dataset the tasks render from;
+        ``backbone``: an already loaded ``(model, tokenizer)`` to tune instead of loading ``cfg.backbone``;
+        ``text_template``: how an item's full text (a task's ``{text}``) is rendered (``data.text_template``)."""
         super().__init__(item_codes, ks)
         if max(ks) > cfg.beam_size:
             raise ConfigError(f"generator.beam_size ({cfg.beam_size}) must be >= the largest K ({max(ks)})")
@@ -79,9 +75,11 @@ class LLMRecommender(CodeRankingModule):
                               f"{len(self.eval_templates)} seqrec templates (0..{len(self.eval_templates) - 1})")
         self.rank_template = cfg.eval_template
         split, catalog = context_source
-        model, self.tokenizer = load_backbone(cfg.backbone, self.prompts.corpus() + catalog_texts(catalog, "title"))
+        model, self.tokenizer = backbone or load_backbone(cfg.backbone,
+                                                          self.prompts.corpus() + catalog_texts(catalog, "title"))
         self.code_tokens = add_code_tokens(self.tokenizer, item_codes)
-        self.context = TaskContext.build(split, catalog, self.code_tokens.item_texts, cfg.history_separator)
+        self.context = TaskContext.build(split, catalog, self.code_tokens.item_texts, cfg.history_separator,
+                                         text_template)
         centroids = None
         if cfg.code_token_init == "projected_centroids":
             if tokenizer_vectors is None:
@@ -195,7 +193,14 @@ class LLMRecommender(CodeRankingModule):
         generator = OmegaConf.to_object(cfg.generator)
         vectors = (load_tokenizer_vectors(cfg, item_codes) if generator.code_token_init == "projected_centroids"
                    else None)
+        adapted = None
+        if generator.backbone.path == FROM_TOKENIZER:  # the backbone the tokenizer stage tuned (STORE)
+            adapted = resolve_tokenizer_backbone(Path(cfg.tokenizers_dir) / cfg.tokenizer.name, item_codes.fingerprint)
+            generator.backbone.path = str(adapted[0])
         model = cls(item_codes, (datamodule.split, datamodule.dataset.catalog), generator,
-                    ks=tuple(cfg.evaluation.ks), exclude_seen=cfg.evaluation.exclude_seen, tokenizer_vectors=vectors)
+                    ks=tuple(cfg.evaluation.ks), exclude_seen=cfg.evaluation.exclude_seen, tokenizer_vectors=vectors,
+                    text_template=cfg.data.text_template)
+        if adapted is not None:
+            check_vocabulary(model.tokenizer, adapted[1], adapted[0])
         datamodule.use_training_examples(model.training_examples(cfg.seed))
         return model

@@ -25,7 +25,7 @@ import yaml
 
 from genrec.data.dataset import Catalog
 from genrec.data.splits import LeaveOneOut
-from genrec.data.text import render_field
+from genrec.data.text import item_texts, render_field
 from genrec.errors import ConfigError
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent.parent / "configs" / "prompts"
@@ -59,11 +59,14 @@ class TaskContext:
     titles: list[str]
     descriptions: list[str]
     history_separator: str = ", "  # LC-Rec's his_sep
+    texts: list[str] | None = None  # each item's full text (data.text_template); None: its title
 
     @classmethod
-    def build(cls, split: LeaveOneOut, catalog: Catalog, item_codes_text: list[str], history_separator: str = ", "):
-        return cls(split, item_codes_text, catalog_texts(catalog, "title"), catalog_texts(catalog, "description"),
-                   history_separator)
+    def build(cls, split: LeaveOneOut, catalog: Catalog, item_codes_text: list[str], history_separator: str = ", ",
+              text_template: str | None = None):
+        titles = catalog_texts(catalog, "title")
+        texts = item_texts(catalog, text_template) if text_template else titles
+        return cls(split, item_codes_text, titles, catalog_texts(catalog, "description"), history_separator, texts)
 
     def history_codes(self, history) -> str:
         return self.history_separator.join(self.item_codes_text[i] for i in history)
@@ -72,7 +75,8 @@ class TaskContext:
         return self.history_separator.join(f'"{self.titles[i]}"' for i in history)
 
     def item_fields(self, item: int) -> dict[str, str]:
-        return {"item": self.item_codes_text[item], "title": self.titles[item], "description": self.descriptions[item]}
+        return {"item": self.item_codes_text[item], "title": self.titles[item], "description": self.descriptions[item],
+                "text": (self.texts or self.titles)[item]}
 
 
 TASKS: dict[str, Callable[[TaskContext], Records]] = {}
@@ -110,6 +114,12 @@ def fusionseqrec(ctx: TaskContext) -> Records:
                                                  "inter_titles": ctx.history_titles(history)})
 
 
+@task("titles2next")
+def titles2next(ctx: TaskContext) -> Records:
+    """History as item titles -> the next item's codes (STORE's auxiliary text-to-token task, our reading)."""
+    return _prefix_records(ctx, lambda history: {"inter_titles": ctx.history_titles(history)})
+
+
 def _catalogue_records(ctx: TaskContext) -> Records:
     """One example per item that has a title (every item in the catalogue, LC-Rec's item.json)."""
     items = [i for i, title in enumerate(ctx.titles) if title]
@@ -118,13 +128,13 @@ def _catalogue_records(ctx: TaskContext) -> Records:
 
 @task("item2index")
 def item2index(ctx: TaskContext) -> Records:
-    """Item text (title, description) -> its codes."""
+    """Item text (title, description, or the full ``text``) -> its codes (STORE: text -> token)."""
     return _catalogue_records(ctx)
 
 
 @task("index2item")
 def index2item(ctx: TaskContext) -> Records:
-    """Item codes -> its title (and description where the data has one)."""
+    """Item codes -> its title (and description where the data has one; STORE: token -> text)."""
     return _catalogue_records(ctx)
 
 

@@ -20,72 +20,17 @@ from omegaconf import DictConfig, OmegaConf
 from genrec.artefacts import check_writable, read_json, read_tensors, write_json_atomic, write_tensors_atomic
 from genrec.config import to_dict
 from genrec.data import RecDataset, load_dataset
-from genrec.data.text import item_texts
 from genrec.errors import ArtefactError, ConfigError, DataError
-from genrec.features.collaborative import load_item_vectors
 from genrec.features.domination import semantic_domination
-from genrec.features.text import text_vectors
 from genrec.registry import lookup
 from genrec.run_info import git_commit, hardware, versions
 from genrec.tokenizers.collisions import METHODS, CollisionError, add_extra_level, collision_rate, resolve_with_sinkhorn
 from genrec.tokenizers.fit_cache import fit_key, load_fit, save_fit
 from genrec.tokenizers.item_codes import ItemCodes
 from genrec.tokenizers.report import headline, level_stats, plot_report, usage_warning
+from genrec.tokenizers.vector_sources import item_vectors
 
 VECTORS_FILE = "vectors.safetensors"  # the pre-quantisation vectors, beside the codes (PRORec's stage 2 reads them)
-
-
-def item_vectors(cfg: DictConfig, dataset: RecDataset) -> tuple[torch.Tensor, dict]:
-    """The vectors the tokenizer quantises (text, collaborative, fused, or none for baselines)
-    and, for fused vectors, the stage-1 record with the semantic-domination inputs."""
-    source = cfg.tokenizer.vectors
-    if source in ("text", "fused"):
-        texts = item_texts(dataset.catalog, cfg.data.text_template)
-        text = text_vectors(texts, OmegaConf.to_object(cfg.tokenizer.features))
-        if source == "text":
-            return text, {}
-        return fused_vectors(cfg, dataset, text)
-    if source == "collaborative":
-        if not cfg.tokenizer.collaborative_run:
-            raise ConfigError("tokenizer.vectors=collaborative needs tokenizer.collaborative_run=<SASRec run name>")
-        vectors, _ = load_item_vectors(Path(cfg.checkpoints_dir) / cfg.tokenizer.collaborative_run,
-                                       dataset.fingerprint())
-        return vectors, {}
-    if source == "none":
-        return torch.zeros(dataset.n_items, 1), {}
-    raise ConfigError(f"tokenizer.vectors must be text, collaborative, fused or none, got {source!r}")
-
-
-def fused_vectors(cfg: DictConfig, dataset: RecDataset, text: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """PRORec stage 1 (genrec/features/alignment.py), cached by dataset, text vectors, fusion config and seed."""
-    from genrec.features.alignment import fused_item_vectors, integrate
-
-    fusion = OmegaConf.to_object(cfg.tokenizer.fusion)
-    cache = Path(cfg.tokenizer.fusion_cache_dir) if cfg.tokenizer.fusion_cache_dir else None
-    training = {k: v for k, v in to_dict(cfg.tokenizer.fusion).items() if k != "integration"}
-    key = fit_key({"dataset": dataset.fingerprint(), **training}, text, cfg.seed)
-    cached = _cached_stage_one(cache, key) if cache is not None else None
-    if cached is not None:
-        collaborative, info = cached
-        fused = integrate(text, collaborative, fusion.integration)
-    else:
-        fused, collaborative, info = fused_item_vectors(dataset, text, fusion, cfg.seed)
-        if cache is not None:
-            write_tensors_atomic(cache / f"{key}.safetensors", {"collaborative": collaborative.contiguous()})
-            write_json_atomic(cache / f"{key}.json", info)
-    return fused, {"fusion": {**info, "integration": fusion.integration}, "text": text, "collaborative": collaborative}
-
-
-def _cached_stage_one(cache: Path, key: str) -> tuple[torch.Tensor, dict] | None:
-    """A cached stage-1 fit, or None (none, or unreadable: a cache never fails a run)."""
-    if not (cache / f"{key}.json").is_file():
-        return None
-    try:
-        collaborative = read_tensors(cache / f"{key}.safetensors", "cached stage-1 fit")["collaborative"]
-        return collaborative, {**read_json(cache / f"{key}.json", "cached stage-1 fit"), "from_cache": True}
-    except (ArtefactError, KeyError) as err:
-        warnings.warn(f"{err}; training stage 1 again", stacklevel=2)
-        return None
 
 
 def check_finite(vectors: torch.Tensor, source: str) -> None:
@@ -114,15 +59,21 @@ def make_unique(cfg, fit) -> tuple[torch.Tensor, list[int], dict]:
     return codes, sizes, {"method": method}
 
 
-def fit_tokenizer(cfg: DictConfig) -> tuple[ItemCodes, dict, torch.Tensor]:
+def fit_tokenizer(cfg: DictConfig, dataset: RecDataset | None = None) -> tuple[ItemCodes, dict, torch.Tensor]:
     """(unique codes, report, the vectors that were quantised)."""
-    t = cfg.tokenizer
-    dataset = load_dataset(cfg.data)
+    dataset = dataset or load_dataset(cfg.data)
     start = time.perf_counter()
     vectors, extras = item_vectors(cfg, dataset)
-    check_finite(vectors, t.vectors)
-    vectors_seconds = time.perf_counter() - start
+    return fit_codes(cfg, dataset, vectors, extras, time.perf_counter() - start)
 
+
+def fit_codes(cfg: DictConfig, dataset: RecDataset, vectors: torch.Tensor, extras: dict | None = None,
+              vectors_seconds: float = 0.0) -> tuple[ItemCodes, dict, torch.Tensor]:
+    """Quantise ``vectors`` with the configured scheme and make every code unique:
+    (codes, report, the vectors). Raises ``CollisionError`` when the codes stay ambiguous."""
+    t = cfg.tokenizer
+    extras = extras or {}
+    check_finite(vectors, t.vectors)
     tokenizer = lookup("tokenizer", t.scheme).builder()(OmegaConf.to_object(t))
     fit_start = time.perf_counter()
     key = fit_key(to_dict(t), vectors, cfg.seed)
@@ -200,10 +151,14 @@ def run_tokenizer_stage(cfg: DictConfig) -> dict:
     check_artefact_folder(root)
     check_writable(root, cfg.results_dir)
     git_commit()  # pin the commit this fit starts from
-    item_codes, report, vectors = fit_tokenizer(cfg)
     directory = root / cfg.tokenizer.name
     staged = root / f".{cfg.tokenizer.name}.partial-{os.getpid()}"
+    scheme = lookup("tokenizer", cfg.tokenizer.scheme).builder()
     try:
+        if hasattr(scheme, "fit_stage"):  # a scheme whose artefact holds more than codes (STORE: the backbone)
+            item_codes, report, vectors = scheme.fit_stage(cfg, load_dataset(cfg.data), staged)
+        else:
+            item_codes, report, vectors = fit_tokenizer(cfg)
         item_codes.save(staged)
         write_tensors_atomic(staged / VECTORS_FILE, {"vectors": vectors})
         write_json_atomic(staged / "report.json", report)
@@ -218,6 +173,15 @@ def run_tokenizer_stage(cfg: DictConfig) -> dict:
     return report
 
 
+CACHE_KEYS = ("fit_cache_dir", "fusion_cache_dir", "cache_dir")  # where caches live: not what was fitted
+
+
+def fit_settings(config: dict) -> dict:
+    """A tokenizer config without its name and cache locations (at any depth): what the codes depend on."""
+    return {k: fit_settings(v) if isinstance(v, dict) else v for k, v in config.items()
+            if k not in CACHE_KEYS and k != "name"}
+
+
 def ensure_item_codes(cfg: DictConfig, dataset: RecDataset) -> ItemCodes:
     """The configured tokenizer's codes: fitted now when ``tokenizers/<name>/`` does not exist,
     else loaded. Codes that runs were trained on are never refitted in place: a folder that is
@@ -227,10 +191,10 @@ def ensure_item_codes(cfg: DictConfig, dataset: RecDataset) -> ItemCodes:
         run_tokenizer_stage(cfg)
         return ItemCodes.load(directory, dataset.fingerprint())
     codes = ItemCodes.load(directory, dataset.fingerprint())
-    wanted = {k: v for k, v in to_dict(cfg.tokenizer).items() if k != "name"}
-    differing = sorted(k for k in {*wanted, *codes.config} - {"name"} if codes.config.get(k) != wanted.get(k))
+    wanted, fitted = fit_settings(to_dict(cfg.tokenizer)), fit_settings(codes.config)
+    differing = sorted(k for k in {*wanted, *fitted} if fitted.get(k) != wanted.get(k))
     if differing:
-        shown = ", ".join(f"tokenizer.{k}: {codes.config.get(k)!r} there, {wanted.get(k)!r} now" for k in differing[:3])
+        shown = ", ".join(f"tokenizer.{k}: {fitted.get(k)!r} there, {wanted.get(k)!r} now" for k in differing[:3])
         raise ConfigError(f"{directory} holds codes fitted with another tokenizer config ({shown}"
                           f"{', ...' if len(differing) > 3 else ''}); runs trained on those codes need them, so they "
                           f"are not refitted in place. Name the new codes (tokenizer.name=<new name>), or delete "

@@ -1,0 +1,157 @@
+"""STORE: the open code space, text -> token on a tiny backbone (a planted map, new items' codes),
+and the store tokenizer's artefact (codes + tuned backbone) end to end with its fingerprint checks."""
+
+import json
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from safetensors.torch import load_file, save_file
+from test_tokenizer_stage import TITLES, fixture_root, run_stage  # noqa: F401  (fixture)
+
+from genrec.config import compose
+from genrec.data import Catalog, Interactions, RecDataset
+from genrec.data.datamodule import SequentialDataModule
+from genrec.decoding import constrained_beam_search
+from genrec.decoding.code_space import OpenCodeSpace
+from genrec.errors import ArtefactError
+from genrec.llm.backbone import BackboneConfig
+from genrec.llm.module import LLMConfig, LLMRecommender
+from genrec.llm.store_tokenizer import code_agreement, normalised_mutual_information
+from genrec.llm.text_to_token import codes_for_new_items, text_to_token_accuracy
+from genrec.tokenizers.item_codes import ItemCodes
+
+
+class FixedScores:
+    """A step model whose level-``l`` log-probs are a fixed table (context-free), for reference checks."""
+
+    def __init__(self, tables):
+        self.tables = tables
+        self.ids = [torch.arange(sum(len(t) for t in tables[:i]), sum(len(t) for t in tables[:i + 1]))
+                    for i in range(len(tables))]
+
+    def code_token_ids(self):
+        return self.ids
+
+    def batch_size(self, state):
+        return state["rows"]
+
+    def start(self, batch):
+        return {"rows": len(batch["input_ids"]), "level": 0}
+
+    def step(self, state, tokens):
+        row = torch.cat([t.log_softmax(0) for t in self.tables])
+        level = state["level"]
+        state = {**state, "level": level + 1}
+        return row.expand(state["rows"], -1).clone(), state
+
+    def reorder(self, state, rows):
+        return {**state, "rows": len(rows)}
+
+
+def test_open_code_space_finds_the_best_untaken_code():
+    """Against brute force over every code: the search returns the best codes nobody holds, in order."""
+    torch.manual_seed(0)
+    sizes = [3, 4, 2]
+    tables = [torch.randn(s) for s in sizes]
+    every = torch.cartesian_prod(*[torch.arange(s) for s in sizes])
+    score = sum(tables[level].log_softmax(0)[every[:, level]] for level in range(3))
+    taken = every[score.argsort(descending=True)[[0, 2, 5]]]  # the best code and two others are held
+    taken = torch.cat([taken, torch.tensor([[1, 1, 0], [1, 1, 1]])])  # prefix (1, 1) is full
+    result = constrained_beam_search(FixedScores(tables), {"input_ids": torch.zeros(1, 1)},
+                                     OpenCodeSpace(taken, sizes), beam_size=24, top_k=6)
+    free = [tuple(c) for c in every[score.argsort(descending=True)].tolist() if c not in taken.tolist()]
+    assert [tuple(c) for c in result.codes[0].tolist()] == free[:6]
+    assert all(c[:2] != (1, 1) for c in free[:6]) and not set(free[:6]) & {tuple(c) for c in taken.tolist()}
+
+
+def test_normalised_mutual_information_on_known_partitions():
+    same = torch.tensor([[0, 1], [0, 2], [1, 1], [1, 3]])
+    relabelled = torch.tensor([[5, 0], [5, 1], [2, 0], [2, 2]])  # the same grouping under other labels
+    assert code_agreement(same, relabelled) == [1.0, 1.0]
+    assert normalised_mutual_information([0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(0.0, abs=1e-12)
+
+
+COLOURS, SHAPES = ["red", "blue", "green", "yellow"], ["ball", "cube", "cone", "ring", "star", "disc"]
+
+
+def planted_text_to_code(held_out=(5, 18)):
+    """24 items titled "<colour> <shape>", coded (colour, shape): a map from text to code."""
+    titles = [f"{c} {s}" for c in COLOURS for s in SHAPES]
+    codes = torch.tensor([[i // 6, i % 6] for i in range(24)])
+    keep = [i for i in range(24) if i not in held_out]
+    sequences = [[keep[(u + k) % len(keep)] for k in range(4)] for u in range(30)]
+    catalog = Catalog("shapes", [str(i) for i in keep], {"title": [titles[i] for i in keep]})
+    dataset = RecDataset(catalog, Interactions([str(u) for u in range(30)], [[keep.index(i) for i in s] for s in sequences]))
+    item_codes = ItemCodes(codes[keep], [4, 6], "manual", "shapes", dataset.fingerprint())
+    return dataset, item_codes, [titles[i] for i in held_out], codes[list(held_out)]
+
+
+def test_text_to_token_learns_a_planted_map_and_new_items_get_valid_new_codes(tmp_path):
+    """Through item2index with one short template, a tiny random Llama learns "colour shape" ->
+    (colour code, shape code); two held-out items then get valid codes that nobody holds."""
+    prompt_file = tmp_path / "short.yaml"
+    prompt_file.write_text('wrapper: "{instruction} ->"\ntasks:\n  item2index:\n    - {instruction: "{text}", '
+                           'response: "{item}"}\n  seqrec:\n    - {instruction: "{inters}", response: "{item}"}\n')
+    dataset, item_codes, new_titles, _ = planted_text_to_code()
+    dm = SequentialDataModule(dataset, max_history=3, train_form="instructions", batch_size=4, eval_batch_size=16)
+    backbone = BackboneConfig(path="tiny:llama", tiny_hidden_size=64, tiny_layers=2, tiny_heads=4, tiny_max_positions=256)
+    cfg = LLMConfig(backbone=backbone, prompts=str(prompt_file), tasks=["item2index"], beam_size=10, lr=1e-2,
+                    warmup_ratio=0.05, code_token_init="normal")
+    torch.manual_seed(0)
+    model = LLMRecommender(item_codes, (dm.split, dataset.catalog), cfg, ks=(1,))
+    dm.use_training_examples(model.training_examples(seed=0))
+    items = torch.arange(item_codes.n_items).numpy()
+    before = text_to_token_accuracy(model, items)
+    pl.seed_everything(0)
+    pl.Trainer(max_epochs=60, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, limit_val_batches=0).fit(model, datamodule=dm)
+    after = text_to_token_accuracy(model.eval(), items)
+    assert before < 0.3 and after > 0.9, (before, after)
+    new = codes_for_new_items(model.llm, model.tokenizer, model.code_tokens.level_ids, model.prompts,
+                              [{"title": t, "text": t} for t in new_titles], item_codes.codes, [4, 6])
+    assert new.shape == (2, 2) and (new >= 0).all() and (new < torch.tensor([4, 6])).all()
+    held = {tuple(c) for c in item_codes.codes.tolist()}
+    assert not {tuple(c) for c in new.tolist()} & held and len({tuple(c) for c in new.tolist()}) == 2
+
+
+STORE_SMALL = ["tokenizer=store", "tokenizer.levels=2", "tokenizer.codebook_size=4",
+               "tokenizer.llm.backbone.path=tiny:llama", "tokenizer.llm.backbone.tiny_hidden_size=32",
+               "tokenizer.llm.backbone.tiny_layers=1", "tokenizer.adaptation.epochs=2", "tokenizer.adaptation.lr=0.005",
+               "tokenizer.adaptation.check_items=16", "tokenizer.iterations=2", "trainer.enable_progress_bar=false"]
+
+
+def test_store_tokenizer_artefact_carries_codes_and_backbone_and_refuses_others(fixture_root):  # noqa: F811
+    from genrec.training.pipeline import build_datamodule, build_generator
+
+    result = run_stage(fixture_root, *STORE_SMALL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    folder = fixture_root / "tok" / "store-beauty_lcrec"
+    report = json.loads((folder / "report.json").read_text())
+    rounds = report["store"]["rounds"]
+    assert len(rounds) == 2 and len(rounds[1]["agreement_with_previous_nmi"]) == 3
+    assert all(0 <= a <= 1 for a in rounds[1]["agreement_with_previous_nmi"]) and "text_to_token_accuracy" in rounds[1]
+    meta = json.loads((folder / "backbone" / "genrec_backbone.json").read_text())
+    codes = ItemCodes.load(folder)  # unique codes (load validates)
+    assert meta["codes_fingerprint"] == codes.fingerprint == rounds[1]["codes_fingerprint"]
+
+    overrides = ["experiment=", "data=beauty_lcrec", f"data.root={fixture_root / 'data'}", f"tokenizers_dir={fixture_root / 'tok'}",
+                 "generator=store", "trainer=smoke", *STORE_SMALL]
+    cfg = compose(overrides)
+    generator = build_generator(cfg, build_datamodule(cfg))
+    saved = load_file(folder / "backbone" / "model.safetensors")
+    state = generator.llm.state_dict()
+    assert all(torch.equal(state[name], tensor) for name, tensor in saved.items())  # the tuned weights, as written
+    assert generator.tokenizer_fingerprint == meta["vocabulary_fingerprint"]
+
+    swapped = codes.codes.clone()
+    swapped[[0, 1]] = swapped[[1, 0]]  # two items exchange codes: a valid table the backbone never learnt
+    ItemCodes(swapped, codes.codebook_sizes, codes.scheme, codes.dataset, codes.dataset_fingerprint,
+              codes.config).save(folder)
+    with pytest.raises(ArtefactError, match="tuned on item codes"):
+        build_generator(cfg, build_datamodule(cfg))
+    codes.save(folder)
+    saved["model.embed_tokens.weight"] = saved["model.embed_tokens.weight"] + 1
+    save_file(saved, folder / "backbone" / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ArtefactError, match="weight files"):
+        build_generator(cfg, build_datamodule(cfg))
