@@ -20,8 +20,9 @@ TABLES = {
     "TIGER-TABLE": ROOT / "results" / "tiger" / "table.md",
     "TIGER-SPEED-TABLE": ROOT / "results" / "bench" / "tiger_training_speed.md",
     "PROREC-TABLE": ROOT / "results" / "prorec" / "table.md",
+    "COLD-START-TABLE": ROOT / "results" / "cold_start" / "table.md",
 }
-DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "tiger.md", ROOT / "docs" / "prorec.md"]
+DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "tiger.md", ROOT / "docs" / "prorec.md", ROOT / "docs" / "store.md"]
 
 
 def main() -> int:

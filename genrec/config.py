@@ -92,6 +92,9 @@ class EvaluationConfig:
     exclude_seen: bool = True  # never rank items the user already has (SASRec protocol; generative models: at the decoder's last level)
     valid_sample_in_report: bool = False  # report validation on trainer.val_users only (beam search is costly)
     reference: str | None = None  # a run under results_dir whose test metrics are printed beside this run's
+    cold_start_rule: str = "direct"  # with data.cold_start_share: direct (every item by its code) | prefix (TIGER's rule)
+    cold_start_epsilon: float = 0.1  # prefix rule: at most this share of the top-K are held-out items
+    cold_start_prefix_levels: int | None = None  # prefix rule: code levels that must match; null = all but the last
 
 
 @dataclass

@@ -47,6 +47,7 @@ TOKENIZERS = {
     "random": Entry("genrec.tokenizers.random_ids", "RandomIDsConfig", "RandomIDs"),
     "atomic": Entry("genrec.tokenizers.atomic_ids", "AtomicIDsConfig", "AtomicIDs"),
     "store": Entry("genrec.llm.store_tokenizer", "StoreTokenizerConfig", "StoreTokenizer"),
+    "eager_dual": Entry("genrec.tokenizers.dual_source", "DualSourceConfig", "DualSourceIndices"),
 }
 
 # config group -> (the key inside a group file naming its implementation, the table)

@@ -3,6 +3,7 @@ and the store tokenizer's artefact (codes + tuned backbone) end to end with its 
 
 import json
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -118,10 +119,13 @@ def test_text_to_token_learns_a_planted_map_and_new_items_get_valid_new_codes(tm
 STORE_SMALL = ["tokenizer=store", "tokenizer.levels=2", "tokenizer.codebook_size=4",
                "tokenizer.llm.backbone.path=tiny:llama", "tokenizer.llm.backbone.tiny_hidden_size=32",
                "tokenizer.llm.backbone.tiny_layers=1", "tokenizer.adaptation.epochs=2", "tokenizer.adaptation.lr=0.005",
-               "tokenizer.adaptation.check_items=16", "tokenizer.iterations=2", "trainer.enable_progress_bar=false"]
+               "tokenizer.adaptation.check_items=16", "tokenizer.iterations=2", "trainer.enable_progress_bar=false",
+               "data.cold_start_share=0.2"]
 
 
 def test_store_tokenizer_artefact_carries_codes_and_backbone_and_refuses_others(fixture_root):  # noqa: F811
+    """Two iterations on 16 items, 3 of them held out (cold start): the held-out items get codes by
+    text -> token and never appear in training examples; the generator starts from the saved backbone."""
     from genrec.training.pipeline import build_datamodule, build_generator
 
     result = run_stage(fixture_root, *STORE_SMALL)
@@ -133,7 +137,7 @@ def test_store_tokenizer_artefact_carries_codes_and_backbone_and_refuses_others(
     assert all(0 <= a <= 1 for a in rounds[1]["agreement_with_previous_nmi"]) and "text_to_token_accuracy" in rounds[1]
     meta = json.loads((folder / "backbone" / "genrec_backbone.json").read_text())
     codes = ItemCodes.load(folder)  # unique codes (load validates)
-    assert meta["codes_fingerprint"] == codes.fingerprint == rounds[1]["codes_fingerprint"]
+    assert meta["codes_fingerprint"] == codes.fingerprint == report["codes_fingerprint"]
 
     overrides = ["experiment=", "data=beauty_lcrec", f"data.root={fixture_root / 'data'}", f"tokenizers_dir={fixture_root / 'tok'}",
                  "generator=store", "trainer=smoke", *STORE_SMALL]
@@ -143,6 +147,12 @@ def test_store_tokenizer_artefact_carries_codes_and_backbone_and_refuses_others(
     state = generator.llm.state_dict()
     assert all(torch.equal(state[name], tensor) for name, tensor in saved.items())  # the tuned weights, as written
     assert generator.tokenizer_fingerprint == meta["vocabulary_fingerprint"]
+    cold = build_datamodule(cfg).dataset.cold_items
+    assert report["cold_start"]["held_out_items"] == len(cold) == 3
+    assert generator.training_examples(0).counts()["index2item"] == len(TITLES) - len(cold)
+    fitted = {tuple(r[:-1]) for i, r in enumerate(codes.codes.tolist()) if i not in set(cold.tolist())}
+    assert report["cold_start"]["sharing_a_prefix_with_a_fitted_item"] == pytest.approx(abs=1e-4, expected=
+        np.mean([tuple(codes.codes[i, :-1].tolist()) in fitted for i in cold]))
 
     swapped = codes.codes.clone()
     swapped[[0, 1]] = swapped[[1, 0]]  # two items exchange codes: a valid table the backbone never learnt

@@ -17,6 +17,10 @@ def load_dataset(data_cfg) -> RecDataset:
     dataset = entry.builder()(cfg)
     dataset.validate()
     apply_duplicate_policy(dataset, getattr(cfg, "duplicates", "error"))
+    if getattr(cfg, "cold_start_share", 0.0):
+        from genrec.data.cold_start import hold_out_items
+
+        dataset = hold_out_items(dataset, cfg.cold_start_share, cfg.cold_start_seed)
     return dataset
 
 

@@ -16,3 +16,5 @@ class DataConfig:
     max_history: int = 20  # most recent items a history holds (TIGER / LC-Rec: 20)
     text_template: str = "{title}"  # item text, see genrec.data.text
     duplicates: str = "error"  # an item twice in one user's sequence: error | dedupe (keep the first, warn) | keep
+    cold_start_share: float = 0.0  # > 0: hold this share of test items out of training (TIGER's cold start)
+    cold_start_seed: int = 0

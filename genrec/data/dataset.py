@@ -79,6 +79,7 @@ class RecDataset:
 
     catalog: Catalog
     interactions: Interactions
+    cold_items: np.ndarray | None = None  # items held out of training (data.cold_start_share), else None
 
     @property
     def name(self) -> str:
@@ -106,6 +107,8 @@ class RecDataset:
         for user, seq in zip(self.interactions.user_ids, self.interactions.sequences):
             digest.update(str(user).encode() + b"\x1e")
             digest.update(np.ascontiguousarray(seq, dtype=np.int64).tobytes())
+        if self.cold_items is not None:
+            digest.update(b"cold" + np.ascontiguousarray(self.cold_items, dtype=np.int64).tobytes())
         return digest.hexdigest()[:16]
 
     def validate(self) -> None:

@@ -15,12 +15,19 @@ from genrec.distributed import gather_in_user_order
 from genrec.evaluation.metrics import metrics_from_ranks
 
 
-@torch.no_grad()
 def evaluate_model(model, loader, ks, desc: str = "evaluate", progress: bool = True,
                    bf16: bool = False) -> tuple[dict, dict]:
     """Metrics ``{"recall@K", "ndcg@K"}`` and timing ``{"users", "seconds", "users_per_s"}``.
     ``bf16``: score under bfloat16 autocast, as a model trained with ``bf16-mixed`` was
     validated during training."""
+    ranks, timing = rank_targets(model, loader, desc, progress, bf16)
+    return metrics_from_ranks(ranks, ks), timing
+
+
+@torch.no_grad()
+def rank_targets(model, loader, desc: str = "evaluate", progress: bool = True,
+                 bf16: bool = False) -> tuple[torch.Tensor, dict]:
+    """Each user's target rank, in user order (the split's example order), and timing."""
     was_training = model.training
     model.eval()
     ranks, users = [], []
@@ -35,7 +42,7 @@ def evaluate_model(model, loader, ks, desc: str = "evaluate", progress: bool = T
     ranks = gather_in_user_order(torch.cat(users) if users else torch.zeros(0, dtype=torch.long),
                                  torch.cat(ranks) if ranks else torch.zeros(0))
     users = len(ranks)
-    return metrics_from_ranks(ranks, ks), {
+    return ranks, {
         "users": users,
         "seconds": round(seconds, 3),
         "users_per_s": round(users / seconds, 1) if seconds > 0 else None,

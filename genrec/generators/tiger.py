@@ -69,6 +69,7 @@ class TIGER(CodeRankingModule):
         )
         self.t5 = use_fast_dropout(T5ForConditionalGeneration(config))
         self.trie = CodeTrie.from_item_codes(item_codes)
+        self.cold_start_rule = None  # genrec/evaluation/cold_start.py, set by from_config
         self.save_hyperparameters({"config": vars(cfg).copy(), "item_codes_fingerprint": item_codes.fingerprint})
 
     def batch_losses(self, batch):
@@ -94,9 +95,14 @@ class TIGER(CodeRankingModule):
         input_ids, attention = self.vocab.history_tokens(users, history)
         group = 512 if self.device.type == "cuda" else 32  # users encoded at once (length-grouped)
         step_model = T5BeamStepModel(self.t5, [t.to(self.device) for t in self.vocab.level_token_ids], group)
-        trie = self.trie.to(self.device)
+        rule = self.cold_start_rule
+        trie = (rule.warm_trie if rule is not None else self.trie).to(self.device)
+        if rule is not None:  # TIGER's cold start: search the trained items, then add held-out ones by prefix
+            exclude = rule.warm_exclusions(exclude)
         result = constrained_beam_search(step_model, {"input_ids": input_ids, "attention_mask": attention},
                                          trie, max(self.cfg.beam_size, top_k), top_k, exclude=exclude)
+        if rule is not None:
+            return rule.merge(result.items, top_k), result.scores
         return result.items, result.scores
 
     def target_ranks(self, batch):
@@ -113,8 +119,11 @@ class TIGER(CodeRankingModule):
     def from_config(cls, cfg, datamodule) -> TIGER:
         from omegaconf import OmegaConf
 
+        from genrec.evaluation.cold_start import cold_start_rule
         from genrec.tokenizers.pipeline import ensure_item_codes
 
         item_codes = ensure_item_codes(cfg, datamodule.dataset)
-        return cls(item_codes, OmegaConf.to_object(cfg.generator), ks=tuple(cfg.evaluation.ks),
-                   exclude_seen=cfg.evaluation.exclude_seen)
+        model = cls(item_codes, OmegaConf.to_object(cfg.generator), ks=tuple(cfg.evaluation.ks),
+                    exclude_seen=cfg.evaluation.exclude_seen)
+        model.cold_start_rule = cold_start_rule(cfg, item_codes, datamodule.dataset)
+        return model

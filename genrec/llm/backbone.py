@@ -187,6 +187,7 @@ def load_backbone(cfg: BackboneConfig, corpus: list[str] = ()):
         forget_gguf_quantization(model)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    model.train()  # from_pretrained returns eval mode, and Lightning keeps a module's mode: dropout would stay off
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False  # training only; the ranking adapter asks for the cache itself

@@ -34,6 +34,11 @@ from genrec.llm.tasks import TASKS, PromptSet, TaskContext, catalog_texts, check
 from genrec.tokenizers.item_codes import ItemCodes
 
 
+def held_out_items(dataset) -> tuple[int, ...]:
+    """The dataset's cold-start items (``data.cold_start_share``), which no training task may show."""
+    return () if dataset.cold_items is None else tuple(dataset.cold_items.tolist())
+
+
 @dataclass
 class LLMConfig:
     model: str = "lcrec"
@@ -59,10 +64,11 @@ class LLMConfig:
 class LLMRecommender(CodeRankingModule):
     def __init__(self, item_codes: ItemCodes, context_source, cfg: LLMConfig, ks=(1, 5, 10, 20),
                  exclude_seen: bool = False, tokenizer_vectors: torch.Tensor | None = None, backbone=None,
-                 text_template: str | None = None):
+                 text_template: str | None = None, held_out_items=()):
         """``context_source``: ``(split, catalog)`` of the dataset the tasks render from;
         ``backbone``: an already loaded ``(model, tokenizer)`` to tune instead of loading ``cfg.backbone``;
-        ``text_template``: how an item's full text (a task's ``{text}``) is rendered (``data.text_template``)."""
+        ``text_template``: how an item's full text (a task's ``{text}``) is rendered (``data.text_template``);
+        ``held_out_items``: items no training task shows (cold-start items)."""
         super().__init__(item_codes, ks)
         if max(ks) > cfg.beam_size:
             raise ConfigError(f"generator.beam_size ({cfg.beam_size}) must be >= the largest K ({max(ks)})")
@@ -79,7 +85,7 @@ class LLMRecommender(CodeRankingModule):
                                                           self.prompts.corpus() + catalog_texts(catalog, "title"))
         self.code_tokens = add_code_tokens(self.tokenizer, item_codes)
         self.context = TaskContext.build(split, catalog, self.code_tokens.item_texts, cfg.history_separator,
-                                         text_template)
+                                         text_template, held_out_items)
         centroids = None
         if cfg.code_token_init == "projected_centroids":
             if tokenizer_vectors is None:
@@ -199,7 +205,8 @@ class LLMRecommender(CodeRankingModule):
             generator.backbone.path = str(adapted[0])
         model = cls(item_codes, (datamodule.split, datamodule.dataset.catalog), generator,
                     ks=tuple(cfg.evaluation.ks), exclude_seen=cfg.evaluation.exclude_seen, tokenizer_vectors=vectors,
-                    text_template=cfg.data.text_template)
+                    text_template=cfg.data.text_template,
+                    held_out_items=held_out_items(datamodule.dataset))
         if adapted is not None:
             check_vocabulary(model.tokenizer, adapted[1], adapted[0])
         datamodule.use_training_examples(model.training_examples(cfg.seed))

@@ -108,7 +108,7 @@ class EpochLoss(Callback):
 def adaptation_module(item_codes, dataset, t: StoreTokenizerConfig, backbone, text_template: str, max_history: int):
     """An ``LLMRecommender`` over ``backbone`` that trains the adaptation tasks."""
     from genrec.data.splits import leave_one_out
-    from genrec.llm.module import LLMConfig, LLMRecommender
+    from genrec.llm.module import LLMConfig, LLMRecommender, held_out_items
 
     a = t.adaptation
     llm_cfg = LLMConfig(model="store", backbone=t.llm.backbone, code_token_init=a.code_token_init,
@@ -117,7 +117,8 @@ def adaptation_module(item_codes, dataset, t: StoreTokenizerConfig, backbone, te
                         beam_size=a.beam_size)
     split = leave_one_out(dataset.interactions, max_history)
     return LLMRecommender(item_codes, (split, dataset.catalog), llm_cfg, ks=(1,), backbone=backbone,
-                          text_template=text_template)
+                          text_template=text_template,
+                          held_out_items=held_out_items(dataset))
 
 
 def tune(module, cfg, dataset, t: StoreTokenizerConfig) -> dict:
@@ -168,12 +169,41 @@ def code_agreement(previous: torch.Tensor, current: torch.Tensor) -> list[float]
             for level in range(min(previous.shape[1], current.shape[1]))]
 
 
+def placeholder_codes(taken: torch.Tensor, codebook_sizes: list[int], count: int) -> torch.Tensor:
+    """``count`` distinct codes nobody holds (the smallest free ones), to stand in for held-out
+    items while the backbone is tuned without them."""
+    from genrec.decoding.code_space import OpenCodeSpace
+
+    space = OpenCodeSpace(taken, codebook_sizes)
+    held, free, candidate = set(space.taken.tolist()), [], 0
+    while len(free) < count:
+        if candidate not in held:
+            free.append(candidate)
+        candidate += 1
+    return space.unflatten(torch.tensor(free, dtype=torch.long)).reshape(count, len(codebook_sizes))
+
+
+def with_rows(item_codes, n_items: int, warm: np.ndarray, cold: np.ndarray, cold_codes: torch.Tensor):
+    """Full ``ItemCodes``: the fitted rows at ``warm``, ``cold_codes`` at ``cold``."""
+    from genrec.tokenizers.item_codes import ItemCodes
+
+    codes = torch.zeros(n_items, item_codes.n_levels, dtype=torch.long)
+    codes[torch.from_numpy(warm)] = item_codes.codes
+    codes[torch.from_numpy(cold)] = cold_codes
+    return ItemCodes(codes, item_codes.codebook_sizes, item_codes.scheme, item_codes.dataset,
+                     item_codes.dataset_fingerprint, item_codes.config)
+
+
 def fit_store_tokenizer(cfg, dataset, staged):
+    """Iterations of (pool the backbone's item states, quantise, tune text<->token). With held-out
+    items (``data.cold_start_share``) codes are fitted and tuned on the other items only; each
+    held-out item then gets its code from its text by the tuned backbone (``codes_for_new_items``),
+    as a new catalogue item would."""
     from genrec.data.text import item_texts
     from genrec.llm.adapted_backbone import FOLDER, save_adapted_backbone
     from genrec.llm.backbone import load_backbone
     from genrec.llm.tasks import PromptSet, catalog_texts
-    from genrec.llm.text_to_token import text_to_token_accuracy
+    from genrec.llm.text_to_token import codes_for_new_items, text_to_token_accuracy
     from genrec.tokenizers.pipeline import fit_codes
 
     t: StoreTokenizerConfig = OmegaConf.to_object(cfg.tokenizer)
@@ -183,32 +213,55 @@ def fit_store_tokenizer(cfg, dataset, staged):
     corpus = PromptSet.load(t.adaptation.prompts).corpus() + catalog_texts(dataset.catalog, "title") + texts
     backbone = load_backbone(t.llm.backbone, corpus)  # one backbone from item vectors to recommendation
     use_cuda = torch.cuda.is_available() and cfg.trainer.accelerator in ("auto", "gpu", "cuda")
+    cold = np.asarray(dataset.cold_items if dataset.cold_items is not None else [], dtype=np.int64)
+    warm = np.setdiff1d(np.arange(dataset.n_items), cold)
     rng = np.random.default_rng(cfg.seed)
-    check = np.sort(rng.choice(dataset.n_items, min(t.adaptation.check_items, dataset.n_items), replace=False))
+    check = np.sort(rng.choice(warm, min(t.adaptation.check_items, len(warm)), replace=False))
     rounds, previous = [], None
     for iteration in range(t.iterations):
         model, tokenizer = backbone
         start = time.perf_counter()
         vectors = pooled_item_states(model.cuda() if use_cuda else model, tokenizer, texts, t.llm.layer,
                                      t.llm.pooling, t.llm.batch_size, t.llm.max_length)
-        item_codes, report, vectors = fit_codes(cfg, dataset, vectors, {}, time.perf_counter() - start)
+        warm_codes, report, _ = fit_codes(cfg, dataset, vectors[torch.from_numpy(warm)], {},
+                                          time.perf_counter() - start)
+        item_codes = with_rows(warm_codes, dataset.n_items, warm, cold,
+                               placeholder_codes(warm_codes.codes, warm_codes.codebook_sizes, len(cold)))
         module = adaptation_module(item_codes, dataset, t, backbone, cfg.data.text_template, cfg.data.max_history)
         record = {"iteration": iteration + 1, "vectors_wall_time_s": report["vectors_wall_time_s"],
-                  "codes_fingerprint": item_codes.fingerprint, "collision_rate_before": report["collision_rate_before"],
+                  "codes_fingerprint": warm_codes.fingerprint, "collision_rate_before": report["collision_rate_before"],
                   "tuning": tune(module, cfg, dataset, t)}
         if use_cuda:
             module.cuda()
         if len(check):
-            record["text_to_token_accuracy"] = round(text_to_token_accuracy(module, check, t.adaptation.beam_size), 4)
+            record["text_to_token_accuracy"] = round(
+                text_to_token_accuracy(module, check, t.adaptation.beam_size, candidates=warm), 4)
         if previous is not None:
-            record["agreement_with_previous_nmi"] = code_agreement(previous.codes, item_codes.codes)
+            record["agreement_with_previous_nmi"] = code_agreement(previous.codes, warm_codes.codes)
         print(f"store iteration {iteration + 1}/{t.iterations}: tuning losses {record['tuning']['epoch_losses']}, "
               f"text->token accuracy {record.get('text_to_token_accuracy')}")
         rounds.append(record)
-        backbone, previous = (module.merged_llm().cpu(), module.tokenizer), item_codes
+        backbone, previous = (module.merged_llm().cpu(), module.tokenizer), warm_codes
+    report["store"] = {"rounds": rounds, "layer": t.llm.layer, "pooling": t.llm.pooling,
+                       "backbone_source": t.llm.backbone.path}
+    if len(cold):
+        start = time.perf_counter()
+        llm = backbone[0].cuda() if use_cuda else backbone[0]
+        fields = [module.context.item_fields(int(i)) for i in cold]
+        cold_codes = codes_for_new_items(llm, backbone[1], module.code_tokens.level_ids, module.prompts, fields,
+                                         warm_codes.codes, warm_codes.codebook_sizes, t.adaptation.beam_size,
+                                         t.adaptation.max_length)
+        item_codes = with_rows(warm_codes, dataset.n_items, warm, cold, cold_codes)
+        report["cold_start"] = {"held_out_items": len(cold), "codes_from": "text_to_token",
+                                "wall_time_s": round(time.perf_counter() - start, 2),
+                                "sharing_a_prefix_with_a_fitted_item": round(float(np.mean(
+                                    [tuple(c[:-1]) in {tuple(w[:-1]) for w in warm_codes.codes.tolist()}
+                                     for c in cold_codes.tolist()])), 4)}
+        backbone = (llm.cpu(), backbone[1])
+    else:
+        item_codes = warm_codes
+    report["codes_fingerprint"] = item_codes.fingerprint
     save_adapted_backbone(staged / FOLDER, backbone[0], backbone[1], item_codes.fingerprint,
                           {"dataset_fingerprint": dataset.fingerprint(), "source": t.llm.backbone.path,
                            "text_to_token_accuracy": rounds[-1].get("text_to_token_accuracy")})
-    report["store"] = {"rounds": rounds, "layer": t.llm.layer, "pooling": t.llm.pooling,
-                       "backbone_source": t.llm.backbone.path}
     return item_codes, report, vectors

@@ -60,13 +60,15 @@ class TaskContext:
     descriptions: list[str]
     history_separator: str = ", "  # LC-Rec's his_sep
     texts: list[str] | None = None  # each item's full text (data.text_template); None: its title
+    held_out: frozenset[int] = frozenset()  # items no task may show (cold-start items, data.cold_start_share)
 
     @classmethod
     def build(cls, split: LeaveOneOut, catalog: Catalog, item_codes_text: list[str], history_separator: str = ", ",
-              text_template: str | None = None):
+              text_template: str | None = None, held_out=()):
         titles = catalog_texts(catalog, "title")
         texts = item_texts(catalog, text_template) if text_template else titles
-        return cls(split, item_codes_text, titles, catalog_texts(catalog, "description"), history_separator, texts)
+        return cls(split, item_codes_text, titles, catalog_texts(catalog, "description"), history_separator, texts,
+                   frozenset(int(i) for i in held_out))
 
     def history_codes(self, history) -> str:
         return self.history_separator.join(self.item_codes_text[i] for i in history)
@@ -121,8 +123,9 @@ def titles2next(ctx: TaskContext) -> Records:
 
 
 def _catalogue_records(ctx: TaskContext) -> Records:
-    """One example per item that has a title (every item in the catalogue, LC-Rec's item.json)."""
-    items = [i for i, title in enumerate(ctx.titles) if title]
+    """One example per item that has a title (every item in the catalogue, LC-Rec's item.json),
+    held-out items excepted."""
+    items = [i for i, title in enumerate(ctx.titles) if title and i not in ctx.held_out]
     return Records(len(items), lambda i: ctx.item_fields(items[i]))
 
 

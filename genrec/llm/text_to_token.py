@@ -38,21 +38,26 @@ def text_to_token_prompts(prompts: PromptSet, fields: list[dict[str, str]], temp
 @torch.no_grad()
 def _search(llm, tokenizer, level_ids, prompts: list[str], space, beam_size: int, max_length: int, batch_size: int):
     device = next(llm.parameters()).device
-    step_model = CausalLMStepModel(llm, [t.to(device) for t in level_ids])
+    was_training = llm.training
+    step_model = CausalLMStepModel(llm, [t.to(device) for t in level_ids])  # puts llm in eval mode
     space = space.to(device)
     codes, scores = [], []
     for start in range(0, len(prompts), batch_size):
         batch = {k: v.to(device) for k, v in encode_prompts(tokenizer, prompts[start:start + batch_size], max_length).items()}
         result = constrained_beam_search(step_model, batch, space, beam_size, beam_size)
         codes.append(result.codes.cpu()), scores.append(result.scores.cpu())
+    llm.train(was_training)
     return torch.cat(codes), torch.cat(scores)
 
 
-def text_to_token_accuracy(module, items: np.ndarray, beam_size: int = 10, batch_size: int = 32) -> float:
-    """Share of ``items`` whose text, through ``module`` (an ``LLMRecommender``), ranks its own code first."""
+def text_to_token_accuracy(module, items: np.ndarray, beam_size: int = 10, batch_size: int = 32,
+                           candidates: np.ndarray | None = None) -> float:
+    """Share of ``items`` whose text, through ``module`` (an ``LLMRecommender``), ranks its own code
+    first among the codes of ``candidates`` (default: every item)."""
     fields = [module.context.item_fields(int(i)) for i in items]
     prompts = text_to_token_prompts(module.prompts, fields)
-    trie = CodeTrie(module.item_codes.codes, module.item_codes.codebook_sizes)
+    codes = module.item_codes.codes if candidates is None else module.item_codes.codes[torch.as_tensor(candidates)]
+    trie = CodeTrie(codes, module.item_codes.codebook_sizes)
     codes, _ = _search(module.llm, module.tokenizer, module.code_tokens.level_ids, prompts, trie, beam_size,
                        module.cfg.max_length, batch_size)
     return float((codes[:, 0] == module.item_codes.codes[torch.as_tensor(items)]).all(1).float().mean())

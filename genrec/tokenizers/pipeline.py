@@ -68,13 +68,13 @@ def fit_tokenizer(cfg: DictConfig, dataset: RecDataset | None = None) -> tuple[I
 
 
 def fit_codes(cfg: DictConfig, dataset: RecDataset, vectors: torch.Tensor, extras: dict | None = None,
-              vectors_seconds: float = 0.0) -> tuple[ItemCodes, dict, torch.Tensor]:
-    """Quantise ``vectors`` with the configured scheme and make every code unique:
-    (codes, report, the vectors). Raises ``CollisionError`` when the codes stay ambiguous."""
+              vectors_seconds: float = 0.0, tokenizer=None) -> tuple[ItemCodes, dict, torch.Tensor]:
+    """Quantise ``vectors`` with the configured scheme (or the given ``tokenizer`` instance) and make
+    every code unique: (codes, report, the vectors). Raises ``CollisionError`` when the codes stay ambiguous."""
     t = cfg.tokenizer
     extras = extras or {}
     check_finite(vectors, t.vectors)
-    tokenizer = lookup("tokenizer", t.scheme).builder()(OmegaConf.to_object(t))
+    tokenizer = tokenizer or lookup("tokenizer", t.scheme).builder()(OmegaConf.to_object(t))
     fit_start = time.perf_counter()
     key = fit_key(to_dict(t), vectors, cfg.seed)
     fit = load_fit(t.fit_cache_dir, key) if t.fit_cache_dir else None

@@ -22,8 +22,9 @@ from genrec.data import load_dataset
 from genrec.data.datamodule import SequentialDataModule
 from genrec.distributed import is_main_process, world
 from genrec.errors import ArtefactError, ConfigError, Interrupted
-from genrec.evaluation.evaluator import evaluate_model
+from genrec.evaluation.evaluator import evaluate_model, rank_targets
 from genrec.evaluation.learning_curve import plot_curve, read_curve
+from genrec.evaluation.metrics import metrics_from_ranks
 from genrec.evaluation.report import build_report, format_table, reference_test_metrics, write_report
 from genrec.registry import lookup
 from genrec.run_info import git_commit
@@ -95,13 +96,28 @@ def evaluate_run(cfg: DictConfig, model, datamodule, progress: bool = True) -> d
     bf16 = cfg.trainer.precision.startswith("bf16")
     valid_loader = datamodule.val_dataloader(full=not cfg.evaluation.valid_sample_in_report)
     valid, valid_timing = evaluate_model(model, valid_loader, ks, "valid", progress, bf16)
-    test, timing = evaluate_model(model, datamodule.test_dataloader(), ks, "test", progress, bf16)
-    extra = {}
+    ranks, timing = rank_targets(model, datamodule.test_dataloader(), "test", progress, bf16)
+    test = metrics_from_ranks(ranks, ks)
+    extra = cold_start_reports(datamodule, ranks, ks)
     if hasattr(model, "additional_test_reports"):  # e.g. an LLM's metrics averaged over every prompt template
-        extra = model.additional_test_reports(
+        extra |= model.additional_test_reports(
             lambda: evaluate_model(model, datamodule.test_dataloader(), ks, "test", False, bf16)[0])
     return {"valid": valid, "test": test, "extra": extra,
             "eval": {**timing, "valid_users": valid_timing["users"], "precision": "bf16 autocast" if bf16 else "float32"}}
+
+
+def cold_start_reports(datamodule, ranks: torch.Tensor, ks) -> dict:
+    """With held-out items (``data.cold_start_share``): test metrics over the users whose target is
+    held out (``test_cold``) and over the others (``test_warm``)."""
+    from genrec.data.cold_start import cold_test_users
+
+    dataset = datamodule.dataset
+    if dataset.cold_items is None or len(ranks) != len(datamodule.split.test):
+        return {}
+    cold = torch.from_numpy(cold_test_users(dataset, datamodule.split.test.targets))
+    return {"test_cold": metrics_from_ranks(ranks[cold], ks), "test_warm": metrics_from_ranks(ranks[~cold], ks),
+            "cold_start": {"held_out_items": len(dataset.cold_items), "cold_test_users": int(cold.sum()),
+                           "warm_test_users": int((~cold).sum())}}
 
 
 def publish(cfg: DictConfig, report: dict) -> dict:
@@ -114,6 +130,9 @@ def publish(cfg: DictConfig, report: dict) -> dict:
     print(f"\n{cfg.run} ({cfg.generator.model} on {cfg.data.dataset}): Recall/NDCG@K, full ranking"
           + (f", {users} test users" if users else ""))
     rows = {"valid": report["valid"], "test": report["test"]}
+    for name in ("test_cold", "test_warm"):
+        if name in report:
+            rows[name] = report[name]
     reference = reference_test_metrics(cfg.results_dir, cfg.evaluation.reference)
     if reference:
         rows[reference[0]] = reference[1]
