@@ -38,6 +38,7 @@ GENERATORS = {
     "prorec": Entry("genrec.generators.prorec", "PRORecConfig", "PRORec", reads_item_codes=True),
     "lcrec": Entry("genrec.llm.lcrec", "LCRecLLMConfig", "LCRec", reads_item_codes=True),
     "store": Entry("genrec.llm.store", "STOREConfig", "STORE", reads_item_codes=True),
+    "eager_llm": Entry("genrec.llm.eager_llm", "EAGERConfig", "EAGERLLM", reads_item_codes=True),
 }
 
 TOKENIZERS = {

@@ -45,6 +45,9 @@ def save_adapted_backbone(folder: Path, model, tokenizer, codes_fingerprint: str
     })
 
 
+FROM_RUN = "run:"  # generator.backbone.path=run:<name>: the backbone a previous LLM run exported (a second stage)
+
+
 def resolve_tokenizer_backbone(tokenizer_dir: Path, codes_fingerprint: str) -> tuple[Path, dict]:
     """``(folder, meta)`` of the backbone inside ``tokenizer_dir``, after checking it belongs to
     the codes loaded (``codes_fingerprint``) and its weights are the ones written."""
@@ -53,15 +56,28 @@ def resolve_tokenizer_backbone(tokenizer_dir: Path, codes_fingerprint: str) -> t
         raise ArtefactError(f"generator.backbone.path={FROM_TOKENIZER}: {folder / META} is missing; the tokenizer "
                             f"{Path(tokenizer_dir).name} carries no backbone (only tokenizer=store does): fit one "
                             "(python train.py stage=tokenizer tokenizer=store ...) or give a backbone path")
-    meta = read_json(folder / META, "tokenizer backbone")
+    return folder, checked_meta(folder, codes_fingerprint, "refit the tokenizer (delete the folder and rerun)")
+
+
+def resolve_run_backbone(run_dir: Path, codes_fingerprint: str) -> tuple[Path, dict]:
+    """``(folder, meta)`` of the backbone a previous run exported (``checkpoints/<run>/backbone``)."""
+    folder = Path(run_dir) / FOLDER
+    if not (folder / META).is_file():
+        raise ArtefactError(f"generator.backbone.path={FROM_RUN}{Path(run_dir).name}: {folder / META} is missing; train "
+                            "that run first (an EAGER-LLM run exports its tuned backbone there)")
+    return folder, checked_meta(folder, codes_fingerprint, f"retrain run {Path(run_dir).name}")
+
+
+def checked_meta(folder: Path, codes_fingerprint: str, fix: str) -> dict:
+    """The folder's record, after checking its codes and weight files."""
+    meta = read_json(folder / META, "tuned backbone")
     if meta.get("codes_fingerprint") != codes_fingerprint:
-        raise ArtefactError(f"{folder} was tuned on item codes {meta.get('codes_fingerprint')}, but "
-                            f"{Path(tokenizer_dir) / 'codes.safetensors'} holds {codes_fingerprint}: its code tokens "
-                            "would mean other items. Refit the tokenizer (delete the folder and rerun)")
+        raise ArtefactError(f"{folder} was tuned on item codes {meta.get('codes_fingerprint')}, but the codes loaded "
+                            f"now are {codes_fingerprint}: its code tokens would mean other items; {fix}")
     if weight_hashes(folder) != meta.get("weights_sha256"):
         raise ArtefactError(f"{folder}: the weight files are not the ones {META} records (edited, swapped or "
-                            "truncated); refit the tokenizer (delete the folder and rerun)")
-    return folder, meta
+                            f"truncated); {fix}")
+    return meta
 
 
 def check_vocabulary(tokenizer, meta: dict, folder: Path) -> None:

@@ -9,7 +9,8 @@ tokenizer's special tokens, the response without, then EOS), so the prompt a mod
 after is token for token the one it trained on. ``labels`` is ``-1`` on the prompt and on
 padding: the loss is on response tokens only (LC-Rec's ``only_train_response``). Rows are
 left-padded (``-1``), so every response ends at the last column and the model computes
-output logits only over the last columns that hold responses. A prompt longer than
+output logits only over the last columns that hold responses. ``next_item`` is the target item
+of a next-item (seqrec) example and -1 for other tasks. A prompt longer than
 ``max_length`` minus its response keeps its last tokens.
 """
 
@@ -120,7 +121,15 @@ class InstructionDataset(Dataset):
         for row, (ids, label) in enumerate(zip(rows, labels)):  # left padding: responses end together
             input_ids[row, width - len(ids):] = torch.tensor(ids)
             target[row, width - len(label):] = torch.tensor(label)
-        return {"input_ids": input_ids, "labels": target}
+        return {"input_ids": input_ids, "labels": target,
+                "next_item": torch.tensor([self.next_item(int(i)) for i in indices], dtype=torch.long)}
+
+    def next_item(self, index: int) -> int:
+        """The target item of a next-item (``seqrec``) example, else -1 (EAGER-LLM's GCT reads it)."""
+        number = int(self.task_of[index])
+        if self.task_names[number] != "seqrec":
+            return -1
+        return int(self.records[number].fields(int(self.record_of[index]))["item_id"])
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {k: v[0] for k, v in self.__getitems__([index]).items()}

@@ -26,7 +26,13 @@ from genrec.decoding.hf_adapters import CausalLMStepModel
 from genrec.errors import ArtefactError, ConfigError
 from genrec.evaluation.metrics import list_ranks
 from genrec.generators.base import CodeRankingModule
-from genrec.llm.adapted_backbone import FROM_TOKENIZER, check_vocabulary, resolve_tokenizer_backbone
+from genrec.llm.adapted_backbone import (
+    FROM_RUN,
+    FROM_TOKENIZER,
+    check_vocabulary,
+    resolve_run_backbone,
+    resolve_tokenizer_backbone,
+)
 from genrec.llm.backbone import BackboneConfig, apply_lora, load_backbone, vocabulary_fingerprint
 from genrec.llm.code_tokens import add_code_tokens, mean_title_embeddings, projected_centroids, resize_for_codes
 from genrec.llm.examples import IGNORE, InstructionDataset, encode_prompts
@@ -190,7 +196,8 @@ class LLMRecommender(CodeRankingModule):
         self.tokenizer.save_pretrained(directory / "tokenizer")
 
     @classmethod
-    def from_config(cls, cfg, datamodule):
+    def from_config(cls, cfg, datamodule, **extra):
+        """The generator ``cfg`` describes; ``extra``: keyword arguments a subclass's constructor adds."""
         from omegaconf import OmegaConf
 
         from genrec.tokenizers.pipeline import ensure_item_codes, load_tokenizer_vectors
@@ -202,11 +209,15 @@ class LLMRecommender(CodeRankingModule):
         adapted = None
         if generator.backbone.path == FROM_TOKENIZER:  # the backbone the tokenizer stage tuned (STORE)
             adapted = resolve_tokenizer_backbone(Path(cfg.tokenizers_dir) / cfg.tokenizer.name, item_codes.fingerprint)
+        elif generator.backbone.path.startswith(FROM_RUN):  # a previous run's tuned backbone (a second stage)
+            adapted = resolve_run_backbone(Path(cfg.checkpoints_dir) / generator.backbone.path[len(FROM_RUN):],
+                                           item_codes.fingerprint)
+        if adapted is not None:
             generator.backbone.path = str(adapted[0])
         model = cls(item_codes, (datamodule.split, datamodule.dataset.catalog), generator,
                     ks=tuple(cfg.evaluation.ks), exclude_seen=cfg.evaluation.exclude_seen, tokenizer_vectors=vectors,
                     text_template=cfg.data.text_template,
-                    held_out_items=held_out_items(datamodule.dataset))
+                    held_out_items=held_out_items(datamodule.dataset), **extra)
         if adapted is not None:
             check_vocabulary(model.tokenizer, adapted[1], adapted[0])
         datamodule.use_training_examples(model.training_examples(cfg.seed))

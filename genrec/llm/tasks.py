@@ -98,7 +98,8 @@ def _prefix_records(ctx: TaskContext, extra: Callable[[np.ndarray], dict[str, st
     def fields(i: int) -> dict[str, str]:
         user, t = int(users[i]), int(positions[i])
         history = ctx.split.history(user, t)
-        return {**ctx.item_fields(int(ctx.split.train_sequences[user][t])), **extra(history)}
+        item = int(ctx.split.train_sequences[user][t])
+        return {**ctx.item_fields(item), **extra(history), "item_id": str(item)}
 
     return Records(len(users), fields)
 

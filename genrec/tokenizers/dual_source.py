@@ -2,7 +2,7 @@
 
 Two balanced hierarchical k-means trees, one on **text** vectors and one on **behaviour**
 vectors. An item's code is its path in the text tree followed by its path in the behaviour tree.
-Each tree has branching ``codebook_size`` (EAGER: 256) and depth ``levels`` (0 = ``ceil(log_k N)``,
+Each tree has branching ``codebook_size`` (EAGER: 256) and depth ``levels`` (null = ``ceil(log_k N)``,
 the smallest depth whose leaves hold every item). Balanced clustering caps each cluster at
 ``ceil(n / k)`` items, so at that depth every leaf holds one item and each tree alone makes codes
 unique by construction: ``fit`` asserts it and the report says so. On our catalogues
@@ -34,7 +34,7 @@ from genrec.tokenizers.hkmeans import HierarchicalKMeans, HKMeansConfig
 class DualSourceConfig(TokenizerConfig):
     scheme: str = "eager_dual"
     vectors: str = "fused"  # text + SASRec item embeddings (fusion.weight 0 = plain SASRec)
-    levels: int = 0  # depth of each tree; 0 = ceil(log_codebook_size(n_items))
+    levels: int | None = None  # depth of each tree; null = ceil(log_codebook_size(n_items))
     codebook_size: int = 256
     collisions: str = "none"  # unique by construction
     balanced: bool = True
@@ -65,7 +65,7 @@ class DualSourceIndices:
             fitted = tree.fit(part, seed + 1000 * offset).codes
             codes.append(fitted)
             unique.append(len(torch.unique(fitted, dim=0)) == len(fitted))
-        if self.cfg.balanced and self.cfg.levels == 0 and not all(unique):
+        if self.cfg.balanced and self.cfg.levels is None and not all(unique):
             raise AssertionError("balanced trees of depth ceil(log_k N) must give every item its own leaf")
         return FitOutput(codes=torch.cat(codes, 1), codebook_sizes=[self.cfg.codebook_size] * (2 * depth),
                          details={"tree_depth": depth, "unique_by_construction": {"text": unique[0],
