@@ -204,11 +204,22 @@ def stop_reason(trainer: pl.Trainer, cfg) -> str:
         return "early_stopping"  # stopped_epoch stays 0 when the stop comes inside the first epoch
     if cfg.trainer.max_steps > 0 and trainer.global_step >= cfg.trainer.max_steps:
         return "max_steps"
+    if _time_cap_reached(trainer):  # before max_epochs: a cap inside the last epoch still counts that epoch
+        return "max_time"
     if trainer.current_epoch >= cfg.trainer.max_epochs:
         return "max_epochs"
     if any(isinstance(c, PartTimeLimit) and c.fired for c in trainer.callbacks):
         return "max_time"
     return "max_time" if cfg.trainer.max_time_minutes else "interrupted"
+
+
+def _time_cap_reached(trainer: pl.Trainer) -> bool:
+    """Lightning's wall-clock Timer (``trainer.max_time_minutes``) ran out."""
+    from pytorch_lightning.callbacks import Timer
+
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    remaining = timer.time_remaining("train") if timer is not None else None
+    return remaining is not None and remaining <= 0
 
 
 def training_seconds(trainer: pl.Trainer) -> float | None:
