@@ -15,7 +15,7 @@ Both runs hold the same 5% of test items out of training (``data.cold_start_shar
   every item directly by its code.
 
 Reports test Recall/NDCG on the users whose target is held out (``test_cold``), on the others
-(``test_warm``) and on all, into ``results/cold_start/summary.json`` and ``table.md``.
+(``test_warm``) and on all, into ``results/cold_start/<dataset>.json`` and ``<dataset>.md``.
 """
 
 from __future__ import annotations
@@ -40,14 +40,15 @@ def runs(dataset: str) -> list[tuple[str, str, list[str], list[tuple[str, list[s
     the same items. A re-scoring is (method, evaluation overrides) applied to the run's best
     checkpoint: the same model under another retrieval rule."""
     cold = ["data.cold_start_share=0.05", "data.cold_start_seed=0", f"data.dataset={dataset}_cold"]
+    store = "store_tiny" if dataset == "ml100k" else "store"  # the CPU experiment's backbone is a tiny Llama
     return [
         ("TIGER, prefix rule: 3 levels (epsilon 0.1)", f"tiger_cold-{dataset}",
          [f"experiment=tiger_{dataset}", *cold, "evaluation.cold_start_rule=prefix"],
          [("TIGER, prefix rule: 2 levels", ["evaluation.cold_start_prefix_levels=2"]),
           ("TIGER, prefix rule: 1 level", ["evaluation.cold_start_prefix_levels=1"]),
           ("TIGER, direct (every item by its RQ-VAE code)", ["evaluation.cold_start_rule=direct"])]),
-        ("STORE, text -> token codes", f"store_tiny_cold-{dataset}",
-         [f"experiment=store_{dataset}", *cold, f"tokenizer.name=store_tiny-{dataset}_cold"], []),
+        ("STORE, text -> token codes", f"{store}_cold-{dataset}",
+         [f"experiment=store_{dataset}", *cold, f"tokenizer.name={store}-{dataset}_cold"], []),
     ]
 
 
@@ -105,13 +106,13 @@ def main() -> int:
         for other, evaluation in rescorings:
             rows.append(row(other, run, rescore(run, evaluation), train_s, evaluation))
     out = Path("results") / "cold_start"
-    write_json_atomic(out / "summary.json", {
+    write_json_atomic(out / f"{args.dataset}.json", {
         "dataset": args.dataset, "rows": rows, "commit": git_commit(), "versions": versions(), "hardware": hardware(),
         "protocol": "TIGER's cold start: 5% of test items (seed 0) held out of training; leave-one-out, full "
                     "ranking, seen items excluded; cold = test users whose target is held out",
     })
     text = table(rows)
-    write_text_atomic(out / "table.md", text + "\n")
+    write_text_atomic(out / f"{args.dataset}.md", text + "\n")
     print(text)
     return 0
 

@@ -20,7 +20,7 @@ TABLES = {
     "TIGER-TABLE": ROOT / "results" / "tiger" / "table.md",
     "TIGER-SPEED-TABLE": ROOT / "results" / "bench" / "tiger_training_speed.md",
     "PROREC-TABLE": ROOT / "results" / "prorec" / "table.md",
-    "COLD-START-TABLE": ROOT / "results" / "cold_start" / "table.md",
+    "COLD-START-TABLE": ROOT / "results" / "cold_start" / "ml100k.md",
 }
 DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "tiger.md", ROOT / "docs" / "prorec.md", ROOT / "docs" / "store.md"]
 
