@@ -30,3 +30,15 @@ def test_dual_source_codes_are_unique_balanced_and_follow_each_source():
 def test_fit_needs_the_split_between_sources():
     with pytest.raises(ConfigError, match="fit_stage"):
         DualSourceIndices(DualSourceConfig()).fit(torch.randn(10, 4))
+
+
+def test_single_source_ablation_builds_one_tree():
+    torch.manual_seed(0)
+    vectors = torch.randn(40, 6)
+    both = DualSourceIndices(DualSourceConfig(codebook_size=8), (4, 2)).fit(vectors, seed=0)
+    text = DualSourceIndices(DualSourceConfig(codebook_size=8, sources=["text"]), (4, 2)).fit(vectors, seed=0)
+    behaviour = DualSourceIndices(DualSourceConfig(codebook_size=8, sources=["behaviour"]), (4, 2)).fit(vectors, seed=0)
+    depth = tree_depth(40, 8)
+    assert torch.equal(text.codes, both.codes[:, :depth]) and torch.equal(behaviour.codes, both.codes[:, depth:])
+    with pytest.raises(ConfigError, match="sources"):
+        DualSourceIndices(DualSourceConfig(sources=["text", "text"]), (4, 2))

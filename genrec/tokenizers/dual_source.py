@@ -14,14 +14,16 @@ text source's vectors (``tokenizer.features``: MiniLM, or a causal LM mean-poole
 text) and the item embeddings of a SASRec trained on the same split. Both come from PRORec's
 stage 1 with ``fusion.weight: 0``, which is plain SASRec and is cached
 (``genrec/features/alignment.py``). ``vectors.safetensors`` holds both, side by side;
-``report.dual_source.dims`` says where they split, for EAGER-LLM's GCT.
+``report.dual_source.dims`` says where they split, for EAGER-LLM's GCT. ``sources: [text]`` or
+``[behaviour]`` builds one tree only (the paper's single-source ablations); the vectors file keeps
+both kinds, so GCT still has its targets.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -39,6 +41,10 @@ class DualSourceConfig(TokenizerConfig):
     collisions: str = "none"  # unique by construction
     balanced: bool = True
     kmeans_iters: int = 30
+    sources: list[str] = field(default_factory=lambda: ["text", "behaviour"])  # trees, in code order (ablations: one)
+
+
+SOURCES = ("text", "behaviour")  # the order of the two vector blocks in vectors.safetensors
 
 
 def tree_depth(n_items: int, branching: int) -> int:
@@ -49,6 +55,8 @@ class DualSourceIndices:
     def __init__(self, cfg: DualSourceConfig, dims: tuple[int, int] | None = None):
         if cfg.codebook_size < 2:
             raise ConfigError(f"tokenizer.codebook_size={cfg.codebook_size}: a tree needs a branching of at least 2")
+        if not cfg.sources or set(cfg.sources) - set(SOURCES) or len(set(cfg.sources)) != len(cfg.sources):
+            raise ConfigError(f"tokenizer.sources={list(cfg.sources)}: a non-empty list of distinct names from {SOURCES}")
         self.cfg, self.dims = cfg, dims
 
     def fit(self, vectors: torch.Tensor, seed: int = 0) -> FitOutput:
@@ -56,21 +64,20 @@ class DualSourceIndices:
             raise ConfigError("tokenizer=eager_dual fits through its stage (fit_stage), which knows where the text "
                               "and behaviour vectors split")
         depth = self.cfg.levels or tree_depth(len(vectors), self.cfg.codebook_size)
-        parts = torch.split(vectors, list(self.dims), dim=1)
-        codes, unique = [], []
-        for offset, part in enumerate(parts):
+        parts = dict(zip(SOURCES, torch.split(vectors, list(self.dims), dim=1)))
+        codes, unique = [], {}
+        for name in self.cfg.sources:
+            part, offset = parts[name], SOURCES.index(name)
             tree = HierarchicalKMeans(HKMeansConfig(levels=depth, codebook_size=self.cfg.codebook_size,
                                                     balanced=self.cfg.balanced, kmeans_iters=self.cfg.kmeans_iters,
                                                     standardize=self.cfg.standardize))
             fitted = tree.fit(part, seed + 1000 * offset).codes
             codes.append(fitted)
-            unique.append(len(torch.unique(fitted, dim=0)) == len(fitted))
-        if self.cfg.balanced and self.cfg.levels is None and not all(unique):
+            unique[name] = len(torch.unique(fitted, dim=0)) == len(fitted)
+        if self.cfg.balanced and self.cfg.levels is None and not all(unique.values()):
             raise AssertionError("balanced trees of depth ceil(log_k N) must give every item its own leaf")
-        return FitOutput(codes=torch.cat(codes, 1), codebook_sizes=[self.cfg.codebook_size] * (2 * depth),
-                         details={"tree_depth": depth, "unique_by_construction": {"text": unique[0],
-                                                                                  "behaviour": unique[1]},
-                                  "dims": list(self.dims)})
+        return FitOutput(codes=torch.cat(codes, 1), codebook_sizes=[self.cfg.codebook_size] * (len(codes) * depth),
+                         details={"tree_depth": depth, "unique_by_construction": unique, "dims": list(self.dims)})
 
     @staticmethod
     def fit_stage(cfg, dataset, staged) -> tuple:
