@@ -83,9 +83,12 @@ class PRORec(TIGER):
     def from_config(cls, cfg, datamodule) -> PRORec:
         from omegaconf import OmegaConf
 
+        from genrec.evaluation.cold_start import cold_start_rule
         from genrec.tokenizers.pipeline import ensure_item_codes, load_tokenizer_vectors
 
         item_codes = ensure_item_codes(cfg, datamodule.dataset)
         vectors = load_tokenizer_vectors(cfg, item_codes)
-        return cls(item_codes, OmegaConf.to_object(cfg.generator), vectors, ks=tuple(cfg.evaluation.ks),
-                   exclude_seen=cfg.evaluation.exclude_seen)
+        model = cls(item_codes, OmegaConf.to_object(cfg.generator), vectors, ks=tuple(cfg.evaluation.ks),
+                    exclude_seen=cfg.evaluation.exclude_seen)
+        model.cold_start_rule = cold_start_rule(cfg, item_codes, datamodule.dataset)  # TIGER's ranking, TIGER's rule
+        return model
