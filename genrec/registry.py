@@ -48,6 +48,8 @@ TOKENIZERS = {
     "random": Entry("genrec.tokenizers.random_ids", "RandomIDsConfig", "RandomIDs"),
     "atomic": Entry("genrec.tokenizers.atomic_ids", "AtomicIDsConfig", "AtomicIDs"),
     "store": Entry("genrec.llm.store_tokenizer", "StoreTokenizerConfig", "StoreTokenizer"),
+    "lamia": Entry("genrec.llm.store_tokenizer", "LamiaTokenizerConfig", "StoreTokenizer"),
+    "palette_kmeans": Entry("genrec.tokenizers.palette_kmeans", "PaletteKMeansConfig", "PaletteKMeans"),
     "eager_dual": Entry("genrec.tokenizers.dual_source", "DualSourceConfig", "DualSourceIndices"),
 }
 

@@ -130,6 +130,7 @@ def test_cli_trains_tiger_and_recommends_from_the_checkpoint(tmp_path):
     common = [f"data.root={data_root}", f"results_dir={tmp_path / 'results'}", f"checkpoints_dir={tmp_path / 'ckpt'}",
               f"tokenizers_dir={tmp_path / 'tokenizers'}"]
     small = ["tokenizer=random", "trainer=smoke", "trainer.max_time_minutes=30", "trainer.val_users=64",
+             "evaluation.valid_sample_in_report=true",
              "generator.num_layers=1", "generator.num_decoder_layers=1", "generator.d_ff=64", "generator.d_model=32",
              "generator.d_kv=8", "generator.num_heads=2"]
     train = subprocess.run([sys.executable, "train.py", *small, *common], cwd=REPO, capture_output=True, text=True)

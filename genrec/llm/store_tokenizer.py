@@ -18,6 +18,10 @@ Liu et al., "Streamlining Semantic Tokenization and Generative Recommendation wi
 
 The artefact ``tokenizers/<name>/`` holds the codes *and* ``backbone/`` (genrec/llm/adapted_backbone.py);
 the STORE generator starts from it (``generator.backbone.path=tokenizer``).
+
+Scheme ``lamia`` (``LamiaTokenizerConfig``) runs the same stage with LAMIA's item palette as step 1
+(genrec/llm/item_palette.py: aspect tokens tuned by text reconstruction and a contrastive task)
+and ``palette_kmeans`` as step 2 (each aspect clustered on its own).
 """
 
 from __future__ import annotations
@@ -32,6 +36,14 @@ from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import Callback
 
 from genrec.errors import ConfigError
+from genrec.llm.item_palette import (
+    PaletteConfig,
+    PaletteTuner,
+    add_palette_tokens,
+    aspect_redundancy,
+    palette_vectors,
+    tune_palette,
+)
 from genrec.llm.item_states import LLMVectorConfig, pooled_item_states
 from genrec.tokenizers.base import FitOutput, TokenizerConfig
 
@@ -62,12 +74,24 @@ class StoreTokenizerConfig(TokenizerConfig):
     iterations: int = 1  # > 1: re-embed with the tuned backbone, re-quantise, tune again
 
 
+@dataclass
+class LamiaTokenizerConfig(StoreTokenizerConfig):
+    """STORE's pipeline with LAMIA's item palette as the item vectors (genrec/llm/item_palette.py):
+    ``levels`` aspects, each clustered on its own by ``palette_kmeans``."""
+
+    scheme: str = "lamia"
+    quantiser: str = "palette_kmeans"
+    levels: int = 4  # palette aspects, one code level each
+    palette: PaletteConfig = field(default_factory=PaletteConfig)
+
+
 class StoreTokenizer:
     def __init__(self, cfg: StoreTokenizerConfig):
         from genrec.registry import lookup
 
-        if cfg.quantiser == "store":
-            raise ConfigError("tokenizer.quantiser=store: choose the scheme that quantises, e.g. rqkmeans or rqvae")
+        if cfg.quantiser in ("store", "lamia"):
+            raise ConfigError(f"tokenizer.quantiser={cfg.quantiser}: choose the scheme that quantises, e.g. "
+                              "rqkmeans, rqvae or palette_kmeans")
         entry = lookup("tokenizer", cfg.quantiser)
         shared = {f.name: getattr(cfg, f.name) for f in fields(TokenizerConfig) if f.name != "scheme"}
         config_class = entry.config_class()
@@ -121,11 +145,22 @@ def adaptation_module(item_codes, dataset, t: StoreTokenizerConfig, backbone, te
                           held_out_items=held_out_items(dataset))
 
 
+def stage_trainer(cfg, epochs: int, callbacks=()) -> pl.Trainer:
+    """A validation-free Lightning trainer for the tokenizer stage's tuning (the run's accelerator,
+    precision and clipping; no checkpoints, no logger)."""
+    from genrec.training.precision import resolve_precision
+
+    return pl.Trainer(accelerator=cfg.trainer.accelerator, devices=1, max_epochs=epochs, limit_val_batches=0,
+                      precision=resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator),
+                      gradient_clip_val=cfg.trainer.gradient_clip_val, enable_checkpointing=False, logger=False,
+                      enable_progress_bar=cfg.trainer.enable_progress_bar, enable_model_summary=False,
+                      num_sanity_val_steps=0, callbacks=list(callbacks))
+
+
 def tune(module, cfg, dataset, t: StoreTokenizerConfig) -> dict:
     """Train ``module`` on the adaptation tasks for ``adaptation.epochs``; its record."""
     from genrec.data.datamodule import SequentialDataModule
     from genrec.training.engine import TrainingThroughput
-    from genrec.training.precision import resolve_precision
 
     a = t.adaptation
     datamodule = SequentialDataModule(dataset, max_history=cfg.data.max_history, train_form="instructions",
@@ -134,11 +169,7 @@ def tune(module, cfg, dataset, t: StoreTokenizerConfig) -> dict:
     examples = module.training_examples(cfg.seed)
     datamodule.use_training_examples(examples)
     losses, throughput = EpochLoss(), TrainingThroughput()
-    trainer = pl.Trainer(accelerator=cfg.trainer.accelerator, devices=1, max_epochs=a.epochs, limit_val_batches=0,
-                         precision=resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator),
-                         gradient_clip_val=cfg.trainer.gradient_clip_val, enable_checkpointing=False, logger=False,
-                         enable_progress_bar=cfg.trainer.enable_progress_bar, enable_model_summary=False,
-                         num_sanity_val_steps=0, callbacks=[losses, throughput])
+    trainer = stage_trainer(cfg, a.epochs, [losses, throughput])
     start = time.perf_counter()
     trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
     return {"examples": examples.counts(), "steps": trainer.global_step, "epoch_losses": losses.means,
@@ -167,6 +198,16 @@ def code_agreement(previous: torch.Tensor, current: torch.Tensor) -> list[float]
 
     return [round(normalised_mutual_information(prefix_labels(previous, level), prefix_labels(current, level)), 4)
             for level in range(min(previous.shape[1], current.shape[1]))]
+
+
+def aspect_code_nmi(codes: torch.Tensor) -> float:
+    """Mean NMI between the code partitions of every two levels: near 0 when the aspects group
+    items independently, 1 when two aspects give the same grouping."""
+    pairs = [(a, b) for a in range(codes.shape[1]) for b in range(a + 1, codes.shape[1])]
+    if not pairs:
+        return 0.0
+    return round(float(np.mean([normalised_mutual_information(codes[:, a].numpy(), codes[:, b].numpy())
+                                for a, b in pairs])), 4)
 
 
 def placeholder_codes(taken: torch.Tensor, codebook_sizes: list[int], count: int) -> torch.Tensor:
@@ -217,12 +258,21 @@ def fit_store_tokenizer(cfg, dataset, staged):
     warm = np.setdiff1d(np.arange(dataset.n_items), cold)
     rng = np.random.default_rng(cfg.seed)
     check = np.sort(rng.choice(warm, min(t.adaptation.check_items, len(warm)), replace=False))
+    palette_ids = add_palette_tokens(*backbone, t.levels) if isinstance(t, LamiaTokenizerConfig) else None
     rounds, previous = [], None
     for iteration in range(t.iterations):
         model, tokenizer = backbone
         start = time.perf_counter()
-        vectors = pooled_item_states(model.cuda() if use_cuda else model, tokenizer, texts, t.llm.layer,
-                                     t.llm.pooling, t.llm.batch_size, t.llm.max_length)
+        palette_record = None
+        if palette_ids is not None:  # LAMIA: tune the palette on the fitted items' texts, then read it out
+            tuner = PaletteTuner(model, tokenizer, texts, palette_ids, t.palette, t.llm.layer, cfg.seed + iteration)
+            palette_record = tune_palette(tuner, stage_trainer(cfg, t.palette.epochs), warm, cfg.seed + iteration)
+            vectors = palette_vectors(model.cuda() if use_cuda else model, tokenizer, texts, palette_ids, t.llm.layer,
+                                      t.llm.batch_size, t.palette.max_length)
+            palette_record["aspect_redundancy"] = aspect_redundancy(vectors, len(palette_ids))
+        else:
+            vectors = pooled_item_states(model.cuda() if use_cuda else model, tokenizer, texts, t.llm.layer,
+                                         t.llm.pooling, t.llm.batch_size, t.llm.max_length)
         warm_codes, report, _ = fit_codes(cfg, dataset, vectors[torch.from_numpy(warm)], {},
                                           time.perf_counter() - start)
         item_codes = with_rows(warm_codes, dataset.n_items, warm, cold,
@@ -236,13 +286,16 @@ def fit_store_tokenizer(cfg, dataset, staged):
         if len(check):
             record["text_to_token_accuracy"] = round(
                 text_to_token_accuracy(module, check, t.adaptation.beam_size, candidates=warm), 4)
+        if palette_record is not None:
+            record["palette"] = {**palette_record, "aspect_code_nmi": aspect_code_nmi(warm_codes.codes[:, :t.levels])}
         if previous is not None:
             record["agreement_with_previous_nmi"] = code_agreement(previous.codes, warm_codes.codes)
         print(f"store iteration {iteration + 1}/{t.iterations}: tuning losses {record['tuning']['epoch_losses']}, "
               f"text->token accuracy {record.get('text_to_token_accuracy')}")
         rounds.append(record)
         backbone, previous = (module.merged_llm().cpu(), module.tokenizer), warm_codes
-    report["store"] = {"rounds": rounds, "layer": t.llm.layer, "pooling": t.llm.pooling,
+    report["store"] = {"rounds": rounds, "layer": t.llm.layer,
+                       "pooling": "palette" if palette_ids is not None else t.llm.pooling,
                        "backbone_source": t.llm.backbone.path}
     if len(cold):
         start = time.perf_counter()
