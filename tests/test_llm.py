@@ -140,6 +140,48 @@ def test_merged_lora_gives_the_unmerged_outputs(train_embeddings):
     assert torch.allclose(unmerged, merged, atol=1e-4)
 
 
+def test_lora_checkpoint_holds_only_trained_weights_and_resumes_exactly(tmp_path):
+    """A LoRA run's checkpoint leaves the frozen base weights out (they are rebuilt from the
+    backbone); a run stopped after its first epoch and resumed from that checkpoint ends with the
+    weights of one trained straight through; a backbone with other base weights is refused."""
+    lora = LoRAConfig(enabled=True, rank=4, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"],
+                      train_embeddings="new_tokens")
+    path = tmp_path / "part.ckpt"
+
+    class StopAtStepThree(pl.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 3:
+                trainer.save_checkpoint(path)
+                trainer.should_stop = True
+
+    def fit(callbacks=(), ckpt_path=None):
+        model, dm = build(lora=lora, tasks=("seqrec",), lr=1e-2)
+        pl.Trainer(max_steps=6, max_epochs=50, limit_val_batches=0, logger=False, enable_checkpointing=False,
+                   enable_progress_bar=False, enable_model_summary=False, callbacks=list(callbacks)
+                   ).fit(model, datamodule=dm, ckpt_path=ckpt_path)
+        return model
+
+    straight = fit()
+    fit([StopAtStepThree()])
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    trainable = {n for n, p in straight.named_parameters(remove_duplicate=False) if p.requires_grad}
+    assert set(saved["state_dict"]) == trainable
+    assert sum(t.numel() for t in saved["state_dict"].values()) < 0.2 * sum(t.numel() for t in straight.state_dict().values())
+    resumed = fit(ckpt_path=path)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    from genrec.training.pipeline import load_weights
+
+    fresh, _ = build(lora=lora, tasks=("seqrec",))
+    load_weights(fresh, path)  # evaluation's path (best.ckpt) fills the frozen weights in too
+    assert all(torch.equal(fresh.state_dict()[name], tensor) for name, tensor in saved["state_dict"].items())
+    other, _ = build(lora=lora, tasks=("seqrec",))
+    with torch.no_grad():
+        next(iter(other.frozen_weights().values())).add_(1.0)  # another base model
+    with pytest.raises(ArtefactError, match="frozen base weights"):
+        other.check_checkpoint(saved, path)
+
+
 def test_every_template_renders_on_a_fixture():
     prompts = PromptSet.load("lcrec")
     assert set(prompts.tasks) >= {"seqrec", "item2index", "index2item", "fusionseqrec"}

@@ -171,18 +171,61 @@ class LLMRecommender(CodeRankingModule):
         return {"test_template_average": mean, "test_per_template": per_template}
 
     # --- checkpoints and artefacts ------------------------------------------------------
+    # A LoRA run's checkpoints hold only the weights that train (adapters, trainable embedding rows,
+    # heads) and their optimizer state; the frozen base weights are rebuilt from generator.backbone
+    # and checked by checksum on load. SmolLM2-135M with LoRA r 8 and new-token rows: tens of MB,
+    # small enough to travel between GPU leases (genrec/training/travel.py), where a full
+    # checkpoint (weights and AdamW moments, ~1.6 GB) cannot.
+    def frozen_weights(self) -> dict[str, torch.Tensor]:
+        """The state-dict entries that never train (a LoRA run's base model; none in full tuning)."""
+        names = {name for name, p in self.named_parameters(remove_duplicate=False) if not p.requires_grad}
+        return {name: tensor for name, tensor in self.state_dict().items() if name in names}
+
+    def frozen_checksum(self) -> list[float]:
+        """Sum and sum of squares (float64) over every frozen weight: they never change, so computed once."""
+        if getattr(self, "_frozen_checksum", None) is None:
+            tensors = self.frozen_weights().values()
+            self._frozen_checksum = [sum(float(t.double().sum()) for t in tensors),
+                                     sum(float(t.double().pow(2).sum()) for t in tensors)]
+        return self._frozen_checksum
+
     def on_save_checkpoint(self, checkpoint):
         super().on_save_checkpoint(checkpoint)
         checkpoint["tokenizer_fingerprint"] = self.tokenizer_fingerprint
+        frozen = self.frozen_weights()
+        if frozen:
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k not in frozen}
+            checkpoint["frozen_weights"] = {"entries": len(frozen), "checksum": self.frozen_checksum()}
+
+    def on_load_checkpoint(self, checkpoint):
+        """Put this module's own frozen weights back into a checkpoint that left them out."""
+        if "frozen_weights" in checkpoint:
+            self.check_frozen_weights(checkpoint, "the checkpoint")
+            checkpoint["state_dict"] = {**self.frozen_weights(), **checkpoint["state_dict"]}
+
+    def check_frozen_weights(self, checkpoint: dict, path) -> None:
+        record = checkpoint.get("frozen_weights")
+        if record is None:
+            return
+        here, there = self.frozen_checksum(), record["checksum"]
+        same = len(self.frozen_weights()) == record["entries"] and all(
+            abs(a - b) <= 1e-9 * (abs(b) + 1) for a, b in zip(here, there))
+        if not same:
+            raise ArtefactError(f"{path} holds only the weights that train (a LoRA run); its frozen base weights must "
+                                f"be rebuilt identically from generator.backbone, but the backbone built now differs "
+                                f"({len(self.frozen_weights())} frozen entries, checksum {here}; the run had "
+                                f"{record['entries']}, {there}). Build it from the run's own config.yaml and seed")
 
     def check_checkpoint(self, checkpoint: dict, path) -> None:
-        """Refuse weights whose token ids mean something else: other codes, data or tokenizer."""
+        """Refuse weights whose token ids mean something else (other codes, data or tokenizer), or
+        a slim checkpoint whose frozen base weights are not this backbone's."""
         super().check_checkpoint(checkpoint, path)
         recorded = checkpoint.get("tokenizer_fingerprint")
         if recorded != self.tokenizer_fingerprint:
             raise ArtefactError(f"{path} was trained with tokenizer vocabulary {recorded}, but the backbone loaded "
                                 f"now gives {self.tokenizer_fingerprint}: token ids would mean other tokens. Load the "
                                 "backbone the run was trained with (generator.backbone.path in its config.yaml)")
+        self.check_frozen_weights(checkpoint, path)
 
     def merged_llm(self):
         """The backbone with LoRA adapters merged into its weights (a copy; the backbone itself

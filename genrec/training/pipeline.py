@@ -85,6 +85,7 @@ def load_weights(model: pl.LightningModule, checkpoint: Path) -> None:
                             "retrain the run") from None
     if hasattr(model, "check_checkpoint"):
         model.check_checkpoint(state, checkpoint)
+    model.on_load_checkpoint(state)  # as Lightning's resume does: a slim LLM checkpoint gets its frozen weights back
     model.load_state_dict(state["state_dict"])
 
 

@@ -9,7 +9,9 @@ at most 8 files of 16 MiB), and put it back together bit for bit on the other si
 ``manifest.json`` with each file's size, sha256 and parts. ``unpack`` joins the parts,
 checks every hash, and only then moves the files into place (an existing file is never
 overwritten by a damaged one). A TIGER ``last.ckpt`` (about 5M parameters, weights plus
-AdamW's two moments) is about 60 MB: four parts and a manifest.
+AdamW's two moments) is about 60 MB: four parts and a manifest. An LLM run travels only with
+LoRA on new-token rows, whose checkpoints leave the frozen base out (SmolLM2-135M: about 33 MB);
+a full fine-tuning checkpoint (~1.5 GB) does not fit (docs/llm.md).
 """
 
 from __future__ import annotations
