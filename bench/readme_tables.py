@@ -21,8 +21,10 @@ TABLES = {
     "TIGER-SPEED-TABLE": ROOT / "results" / "bench" / "tiger_training_speed.md",
     "PROREC-TABLE": ROOT / "results" / "prorec" / "table.md",
     "COLD-START-TABLE": ROOT / "results" / "cold_start" / "ml100k.md",
+    "LLM-TABLE": ROOT / "results" / "llm" / "table.md",
 }
-DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "tiger.md", ROOT / "docs" / "prorec.md", ROOT / "docs" / "store.md"]
+DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "tiger.md", ROOT / "docs" / "prorec.md", ROOT / "docs" / "store.md",
+             ROOT / "docs" / "llm.md", ROOT / "docs" / "eager_llm.md"]
 
 
 def main() -> int:

@@ -143,8 +143,10 @@ def row_status(cfg) -> str:
     return "resumable" if (Path(cfg.checkpoints_dir) / cfg.run / "last.ckpt").is_file() else "new"
 
 
-def run_in_parts(rows: list[str], overrides: list[str], deadline_minutes: float | None, arguments_of=None):
-    """Train ``rows`` one after another in this process, resuming unfinished ones, within the deadline."""
+def run_in_parts(rows: list[str], overrides: list[str], deadline_minutes: float | None, arguments_of=None,
+                 requires_of=None):
+    """Train ``rows`` one after another in this process, resuming unfinished ones, within the deadline.
+    ``requires_of(row)``: rows that must have finished before ``row`` starts (it waits otherwise)."""
     import gc
     import time
 
@@ -156,6 +158,11 @@ def run_in_parts(rows: list[str], overrides: list[str], deadline_minutes: float 
         status = row_status(compose([*arguments_of(row), *overrides]))
         if status == "finished":
             print(f"skipping {row}: finished")
+            continue
+        waiting = [r for r in (requires_of(row) if requires_of else ())
+                   if row_status(compose([*arguments_of(r), *overrides])) != "finished"]
+        if waiting:
+            print(f"{row} waits for {', '.join(waiting)} to finish")
             continue
         extra = ["trainer.resume=true"] if status == "resumable" else []
         if deadline_minutes is not None:

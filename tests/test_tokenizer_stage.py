@@ -79,3 +79,26 @@ def test_collaborative_vectors_come_from_a_sasrec_run_of_the_same_dataset(fixtur
     save_item_vectors(fixture_root / "ckpt" / "sasrec_run", vectors, {"dataset": "other", "dataset_fingerprint": "x"})
     with pytest.raises(ArtefactError, match="train SASRec on this dataset"):
         item_vectors(cfg, dataset)
+
+
+def test_codes_from_before_a_new_key_are_reused_and_other_settings_refused(fixture_root):
+    """Codes whose saved config lacks a key added later (it reads as its default) are reused;
+    codes fitted with another value of a key stop the run with the key named."""
+    from genrec.errors import ConfigError
+    from genrec.tokenizers.pipeline import ensure_item_codes, run_tokenizer_stage
+
+    cfg = compose(["data=beauty_lcrec", f"data.root={fixture_root / 'data'}", f"tokenizers_dir={fixture_root / 'tok'}",
+                   f"results_dir={fixture_root / 'results'}", "tokenizer=rqkmeans", "tokenizer.levels=2",
+                   "tokenizer.codebook_size=4", "tokenizer.vectors=none"])
+    run_tokenizer_stage(cfg)
+    dataset = load_dataset(cfg.data)
+    sidecar = fixture_root / "tok" / "rqkmeans-beauty_lcrec" / "item_codes.json"
+    meta = json.loads(sidecar.read_text())
+    fitted = ensure_item_codes(cfg, dataset).fingerprint
+    del meta["config"]["kmeans_init"]  # as written before kmeans_init existed
+    sidecar.write_text(json.dumps(meta))
+    assert ensure_item_codes(cfg, dataset).fingerprint == fitted
+    meta["config"]["kmeans_init"] = "random"
+    sidecar.write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match="tokenizer.kmeans_init: 'random' there, 'kmeans\\+\\+' now"):
+        ensure_item_codes(cfg, dataset)

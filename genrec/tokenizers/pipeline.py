@@ -192,6 +192,10 @@ def ensure_item_codes(cfg: DictConfig, dataset: RecDataset) -> ItemCodes:
         return ItemCodes.load(directory, dataset.fingerprint())
     codes = ItemCodes.load(directory, dataset.fingerprint())
     wanted, fitted = fit_settings(to_dict(cfg.tokenizer)), fit_settings(codes.config)
+    # a key added to the scheme after these codes were fitted reads as its default there: new keys
+    # default to the behaviour that came before them
+    defaults = fit_settings(to_dict(OmegaConf.structured(lookup("tokenizer", cfg.tokenizer.scheme).config_class())))
+    fitted = {**{k: v for k, v in defaults.items() if k not in fitted}, **fitted}
     differing = sorted(k for k in {*wanted, *fitted} if fitted.get(k) != wanted.get(k))
     if differing:
         shown = ", ".join(f"tokenizer.{k}: {fitted.get(k)!r} there, {wanted.get(k)!r} now" for k in differing[:3])
