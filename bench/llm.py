@@ -9,8 +9,9 @@ Each row is one ``python train.py ...`` command (``ROWS``); its report is
 ``results/<run>/metrics.json``. ``--continue --deadline-minutes M`` trains the rows one after
 another within M minutes, each stopped resumably when its share runs out and resumed from
 ``checkpoints/<run>/last.ckpt`` by the next invocation (``bench/reproduce.py``'s lease-sized
-parts). A row whose prerequisite (EAGER's stage 2 needs stage 1's exported backbone) has not
-finished waits. On a GPU lease a full fine-tuning row cannot leave the machine mid-way (its
+parts). A row whose prerequisite (EAGER's stage 2 needs stage 1's exported backbone) is trained
+in the same invocation, or has never run, waits until it has finished; list stage 2 alone to
+start it from a stage 1 that ran before and stopped on its budget. On a GPU lease a full fine-tuning row cannot leave the machine mid-way (its
 checkpoint is ~1.5 GB, docs/llm.md): give it consecutive commands on the warm machine.
 
 The table shows every row's budget as measured (steps, training minutes over all parts, why it
@@ -194,8 +195,10 @@ def main() -> int:
             if started:
                 raise SystemExit(f"{started} already ran: add --continue to resume or skip them, or delete their "
                                  "checkpoints/<run> and results/<run> to start again")
+        # a prerequisite trained in this invocation, or never run, must finish first; one that ran
+        # before and is not listed is taken as it is (a budget-bound stage 1 the operator has ended)
         run_in_parts(args.rows, overrides, args.deadline_minutes, arguments_of=arguments,
-                     requires_of=lambda name: ROWS[name].requires)
+                     requires_of=lambda name: [r for r in ROWS[name].requires if r in args.rows or report(r) is None])
     summary = summarise()
     write_json_atomic(Path("results") / "llm" / "summary.json", summary)
     text = table(summary)
