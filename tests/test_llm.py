@@ -259,3 +259,15 @@ def test_offline_gguf_backbone_loads_and_is_cached(tmp_path, monkeypatch):
     assert len(cached) == 1 and list(cached[0].glob("*.safetensors"))
     again, _ = load_backbone(BackboneConfig(path="offline:smollm2-135m"))  # from the cache this time
     assert torch.equal(again.get_input_embeddings().weight, model.get_input_embeddings().weight)
+
+
+def test_gguf_dir_env_locates_an_offline_file_without_its_wheel(tmp_path, monkeypatch):
+    from genrec.llm.backbone import GGUF_DIR_ENV, offline_gguf
+
+    monkeypatch.setenv(GGUF_DIR_ENV, str(tmp_path))
+    with pytest.raises(ConfigError, match=f"{GGUF_DIR_ENV}.*SmolLM2-135M-Instruct.Q4_1.gguf"):
+        offline_gguf("smollm2-135m")
+    (tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(b"GGUF")
+    assert offline_gguf("smollm2-135m") == tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    with pytest.raises(ConfigError, match="gemma-3-270m-q4_k_m.gguf"):
+        offline_gguf("gemma3-270m")

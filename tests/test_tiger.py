@@ -123,6 +123,17 @@ def test_checkpoint_of_other_codes_is_refused():
     model.check_checkpoint({"item_codes_fingerprint": codes.fingerprint}, "run/best.ckpt")
 
 
+def run_side_by_side(*commands: list[str]) -> list[subprocess.CompletedProcess]:
+    """Run the commands at once from the repository root; their completed processes, in order."""
+    processes = [subprocess.Popen(c, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for c in commands]
+    finished = []
+    for command, process in zip(commands, processes):
+        stdout, stderr = process.communicate()
+        finished.append(subprocess.CompletedProcess(command, process.returncode, stdout, stderr))
+    return finished
+
+
 @pytest.mark.slow
 def test_cli_trains_tiger_and_recommends_from_the_checkpoint(tmp_path):
     """The default experiment's pipeline at smoke size: fit codes, train, report, recommend."""
@@ -151,13 +162,12 @@ def test_cli_trains_tiger_and_recommends_from_the_checkpoint(tmp_path):
     assert (run / "logs" / "metrics.csv").is_file() and (run / "logs" / "resumed-1" / "metrics.csv").is_file()
     recommend = [sys.executable, "evaluate.py", "recommend", f"checkpoint={run}", f"data.root={data_root}"]
     (tmp_path / "history.txt").write_text("Toy Story (1995)\n50\n")
-    ok = subprocess.run([*recommend, "--history-file", str(tmp_path / "history.txt"), "--item",
-                         "Usual Suspects, The (1995)", "top_k=5"], cwd=REPO, capture_output=True, text=True)
+    ok, bad, missing = run_side_by_side(  # three processes at once: imports dominate each
+        [*recommend, "--history-file", str(tmp_path / "history.txt"), "--item", "Usual Suspects, The (1995)", "top_k=5"],
+        [*recommend, "history=[1,not-an-item]"],
+        [*recommend[:3], f"checkpoint={tmp_path / 'nowhere'}", "history=[1]"])
     assert ok.returncode == 0, ok.stderr[-2000:]
     rows = [line for line in ok.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == 5 and all(line.split("|")[2].strip() not in ("1", "50", "12") for line in rows)
-    bad = subprocess.run([*recommend, "history=[1,not-an-item]"], cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 2 and "'not-an-item'" in bad.stderr
-    missing = subprocess.run([*recommend[:3], f"checkpoint={tmp_path / 'nowhere'}", "history=[1]"], cwd=REPO,
-                             capture_output=True, text=True)
     assert missing.returncode == 2 and "config.yaml" in missing.stderr

