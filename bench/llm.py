@@ -12,7 +12,8 @@ another within M minutes, each stopped resumably when its share runs out and res
 parts). A row whose prerequisite (EAGER's stage 2 needs stage 1's exported backbone) is trained
 in the same invocation, or has never run, waits until it has finished; list stage 2 alone to
 start it from a stage 1 that ran before and stopped on its budget. On a GPU lease a full fine-tuning row cannot leave the machine mid-way (its
-checkpoint is ~1.5 GB, docs/llm.md): give it consecutive commands on the warm machine.
+checkpoint is ~1.5 GB, docs/llm.md): give it consecutive commands on the warm machine, all but
+the last with ``trainer.evaluate_paused=false`` (those parts skip the minutes-long full evaluation).
 
 The table shows every row's budget as measured (steps, training minutes over all parts, why it
 stopped, the hardware), since no row here is trained to the papers' budgets.
@@ -178,6 +179,9 @@ def main() -> int:
     parser.add_argument("--continue", dest="resume", action="store_true",
                         help="skip finished rows, resume unfinished ones from last.ckpt")
     parser.add_argument("--deadline-minutes", type=float, default=None, help="this invocation's time for all rows")
+    parser.add_argument("--reserve-minutes", type=float, default=3.0,
+                        help="kept from the deadline for each part's start-up and final evaluation (an LLM on "
+                        "Beauty: minutes); 1 is enough for parts run with trainer.evaluate_paused=false")
     parser.add_argument("--summary-only", action="store_true")
     parser.add_argument("--list", action="store_true", help="print every row's command and exit")
     options, overrides = split_overrides(sys.argv[1:])
@@ -198,7 +202,8 @@ def main() -> int:
         # a prerequisite trained in this invocation, or never run, must finish first; one that ran
         # before and is not listed is taken as it is (a budget-bound stage 1 the operator has ended)
         run_in_parts(args.rows, overrides, args.deadline_minutes, arguments_of=arguments,
-                     requires_of=lambda name: [r for r in ROWS[name].requires if r in args.rows or report(r) is None])
+                     requires_of=lambda name: [r for r in ROWS[name].requires if r in args.rows or report(r) is None],
+                     reserve_minutes=args.reserve_minutes)
     summary = summarise()
     write_json_atomic(Path("results") / "llm" / "summary.json", summary)
     text = table(summary)

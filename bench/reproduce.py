@@ -144,8 +144,9 @@ def row_status(cfg) -> str:
 
 
 def run_in_parts(rows: list[str], overrides: list[str], deadline_minutes: float | None, arguments_of=None,
-                 requires_of=None):
-    """Train ``rows`` one after another in this process, resuming unfinished ones, within the deadline.
+                 requires_of=None, reserve_minutes: float = EVALUATION_RESERVE_MINUTES):
+    """Train ``rows`` one after another in this process, resuming unfinished ones, within the deadline,
+    keeping ``reserve_minutes`` of it for each part's start-up and final evaluation.
     ``requires_of(row)``: rows that must have finished before ``row`` starts (it waits otherwise)."""
     import gc
     import time
@@ -166,7 +167,7 @@ def run_in_parts(rows: list[str], overrides: list[str], deadline_minutes: float 
             continue
         extra = ["trainer.resume=true"] if status == "resumable" else []
         if deadline_minutes is not None:
-            left = deadline_minutes - (time.perf_counter() - start) / 60 - EVALUATION_RESERVE_MINUTES
+            left = deadline_minutes - (time.perf_counter() - start) / 60 - reserve_minutes
             if left < SHORTEST_PART_MINUTES:
                 print(f"deadline: {row} and later rows wait for the next invocation")
                 break

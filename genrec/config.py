@@ -62,6 +62,7 @@ class TrainerConfig:
     max_steps: int = -1
     max_time_minutes: float | None = None  # wall-clock budget for fitting, over every part of a resumed run
     stop_after_minutes: float | None = None  # this process's budget: stop resumably (a lease-sized part of a run)
+    evaluate_paused: bool = True  # a part ended by stop_after_minutes alone: evaluate and report, or only keep last.ckpt
     batch_size: int = 256
     eval_batch_size: int = 1024
     precision: str = "auto"  # auto: bf16-mixed on CUDA, 32-true on a CPU (see genrec/training/precision.py)

@@ -73,3 +73,22 @@ def test_early_stopping_inside_the_first_epoch_ends_the_run_normally(tmp_path):
     assert run(train_command(tmp_path, 2000, "trainer.patience=2", "generator.lr=1e-12")) == 0
     train = json.loads((tmp_path / "results" / RUN / "metrics.json").read_text())["train"]
     assert train["stop_reason"] == "early_stopping" and train["steps"] == 60  # inside the first epoch (~110 steps)
+
+
+@pytest.mark.parametrize("fast_path", ["off", "on"])
+def test_a_part_ended_by_its_budget_skips_evaluation_when_asked_and_the_next_part_reports(tmp_path, fast_path):
+    """``trainer.stop_after_minutes`` ends a part resumably; with ``trainer.evaluate_paused=false``
+    it evaluates nothing and writes no report (a later part on the same machine will); resumed,
+    the run goes on to its own end and reports."""
+    from genrec.config import compose
+    from genrec.training.pipeline import train_run
+
+    write_synthetic_dataset(tmp_path)
+    args = [*train_command(tmp_path, 100)[2:], "trainer.val_check_interval=50", f"trainer.fast_path={fast_path}"]
+    part = train_run(compose([*args, "trainer.stop_after_minutes=0.001", "trainer.evaluate_paused=false"]))
+    assert part["paused"] and part["train"]["stop_reason"] == "max_time" and 0 < part["train"]["steps"] < 100
+    assert not (tmp_path / "results" / RUN / "metrics.json").exists()
+    assert (tmp_path / "checkpoints" / RUN / "last.ckpt").is_file()
+    rest = train_run(compose([*args, "trainer.resume=true"]))
+    assert rest["train"]["stop_reason"] == "max_steps" and rest["train"]["steps"] == 100
+    assert not rest["train"]["paused"] and (tmp_path / "results" / RUN / "metrics.json").is_file()

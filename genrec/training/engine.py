@@ -213,6 +213,13 @@ def stop_reason(trainer: pl.Trainer, cfg) -> str:
     return "max_time" if cfg.trainer.max_time_minutes else "interrupted"
 
 
+def paused_by_part_limit(trainer: pl.Trainer, reason: str) -> bool:
+    """The fit ended only because this process's part ran out (``trainer.stop_after_minutes``):
+    the run itself goes on when resumed."""
+    fired = any(isinstance(c, PartTimeLimit) and c.fired for c in trainer.callbacks)
+    return reason == "max_time" and fired and not _time_cap_reached(trainer)
+
+
 def _time_cap_reached(trainer: pl.Trainer) -> bool:
     """Lightning's wall-clock Timer (``trainer.max_time_minutes``) ran out."""
     from pytorch_lightning.callbacks import Timer

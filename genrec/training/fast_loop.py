@@ -123,7 +123,7 @@ def fast_fit(cfg, model, datamodule, run_dir: Path, resume_from: Path | None, lo
     progress = tqdm(total=None if math.isinf(total) else int(total), initial=state.step, desc="train",
                     disable=not t.enable_progress_bar, dynamic_ncols=True)
     last_checked = state.step if resume_from is not None else -1
-    stop = None
+    stop, paused = None, False
 
     def elapsed() -> float:
         return wall_before + time.perf_counter() - part_start
@@ -176,7 +176,7 @@ def fast_fit(cfg, model, datamodule, run_dir: Path, resume_from: Path | None, lo
                 if stop is None and state.step >= max_steps:
                     stop = "max_steps"
                 if stop is None and (elapsed() >= budget or time.perf_counter() - part_start >= part_budget):
-                    stop = "max_time"
+                    stop, paused = "max_time", elapsed() < budget
             if state.batch >= len(plan):
                 state.epoch, state.batch = state.epoch + 1, 0
                 if stop is None and state.epoch >= t.max_epochs:
@@ -201,6 +201,7 @@ def fast_fit(cfg, model, datamodule, run_dir: Path, resume_from: Path | None, lo
     return {
         "epochs": state.epoch,
         "stop_reason": stop,
+        "paused": paused,  # only this part's budget (trainer.stop_after_minutes) ended it
         "steps": state.step,
         "wall_time_s": round(time.perf_counter() - part_start, 2),  # this process's fit
         "train_time_total_s": round(state.wall_seconds, 1),  # every part of the run, validation included

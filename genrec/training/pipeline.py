@@ -34,6 +34,7 @@ from genrec.training.engine import (
     build_trainer,
     latest_saved_step,
     log_version,
+    paused_by_part_limit,
     stop_reason,
     training_seconds,
 )
@@ -179,9 +180,11 @@ def lightning_fit(cfg: DictConfig, model, datamodule, directory: Path, resume_fr
         trainer.save_checkpoint(directory / "last.ckpt")  # the final weights, when the run ended between checks
     best = Path(checkpoint.best_model_path or directory / "last.ckpt")
     throughput = next(c for c in trainer.callbacks if isinstance(c, TrainingThroughput)).summary()
+    reason = "interrupted" if stop.requested else stop_reason(trainer, cfg)
     return {
         "epochs": trainer.current_epoch,
-        "stop_reason": "interrupted" if stop.requested else stop_reason(trainer, cfg),
+        "stop_reason": reason,
+        "paused": paused_by_part_limit(trainer, reason),  # only this part's budget ended it
         "steps": trainer.global_step,
         "wall_time_s": round(fit_seconds, 2),  # this process's fit
         "train_time_total_s": training_seconds(trainer),  # every part of a resumed run (Lightning's timer)
@@ -240,6 +243,11 @@ def train_run(cfg: DictConfig) -> dict:
         if train["stop_reason"] == "interrupted":
             raise Interrupted(f"run {cfg.run!r} stopped at step {train['steps']}; {directory / 'last.ckpt'} holds "
                               "it: run the same command with trainer.resume=true to continue")
+        if train.get("paused") and not cfg.trainer.evaluate_paused:
+            print(f"run {cfg.run!r}: this part ended at step {train['steps']} (trainer.stop_after_minutes); "
+                  f"{directory / 'last.ckpt'} holds it, nothing evaluated (trainer.evaluate_paused=false): "
+                  "continue with trainer.resume=true")
+            return {"train": train, "paused": True}
         best = Path(train["best_checkpoint"])
         load_weights(model, best)
         results = evaluate_run(cfg, model, datamodule, progress=cfg.trainer.enable_progress_bar)

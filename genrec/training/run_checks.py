@@ -22,10 +22,10 @@ from genrec.errors import ArtefactError, ConfigError
 
 # keys a resumed run may change: budgets, logging, where things are, how evaluation is batched
 RESUMABLE_KEYS = {
-    "trainer.resume", "trainer.max_time_minutes", "trainer.stop_after_minutes", "trainer.max_steps",
-    "trainer.max_epochs", "trainer.patience", "trainer.enable_progress_bar", "trainer.eval_batch_size",
-    "trainer.num_workers", "trainer.log_every_n_steps", "trainer.accelerator", "trainer.devices", "data.root",
-    "results_dir", "checkpoints_dir", "tokenizers_dir", "overwrite_results",
+    "trainer.resume", "trainer.max_time_minutes", "trainer.stop_after_minutes", "trainer.evaluate_paused",
+    "trainer.max_steps", "trainer.max_epochs", "trainer.patience", "trainer.enable_progress_bar",
+    "trainer.eval_batch_size", "trainer.num_workers", "trainer.log_every_n_steps", "trainer.accelerator",
+    "trainer.devices", "data.root", "results_dir", "checkpoints_dir", "tokenizers_dir", "overwrite_results",
 }
 
 
