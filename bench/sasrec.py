@@ -32,8 +32,9 @@ COLUMNS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
 
 
 def table(rows: list[dict]) -> str:
-    head = "| run | " + " | ".join(COLUMNS) + " | published (TIGER Tab. 1) R@10 / N@10 | within ±15% | epochs | fit time |"
-    lines = [head, "|" + "---|" * (len(COLUMNS) + 5)]
+    head = ("| run | " + " | ".join(COLUMNS) + " | published (TIGER Tab. 1) R@10 / N@10 | within ±15% | epochs | "
+            "fit time | stopped |")
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 6)]
     for row in rows:
         published = PUBLISHED_BCE[row["dataset"]]
         pub = f"{published['recall@10']:.4f} / {published['ndcg@10']:.4f}" if row["loss"] == "bce" else "n/a (CE)"
@@ -43,7 +44,8 @@ def table(rows: list[dict]) -> str:
             within = "yes" if ok else "no"
         lines.append(
             f"| {row['run']} | " + " | ".join(f"{row['test'][c]:.4f}" for c in COLUMNS)
-            + f" | {pub} | {within} | {row['epochs']} | {row['fit_s'] / 60:.1f} min |"
+            + f" | {pub} | {within} | {row['epochs']} | {row['fit_s'] / 60:.1f} min | "
+            + f"{row.get('stop_reason') or 'not recorded'} |"
         )
     return "\n".join(lines)
 
@@ -66,7 +68,8 @@ def main() -> int:
                 report = train_run(compose([f"experiment={run}", "trainer.enable_progress_bar=false", *args.overrides]))
             rows.append({"run": run, "dataset": dataset, "loss": loss, "test": report["test"],
                          "valid": report["valid"], "epochs": report["train"]["epochs"],
-                         "fit_s": report["train"]["wall_time_s"]})
+                         "fit_s": report["train"].get("train_time_total_s") or report["train"]["wall_time_s"],
+                         "stop_reason": report["train"].get("stop_reason")})
     out = Path("results") / "sasrec"
     write_json_atomic(out / "summary.json", {
         "rows": rows, "published_bce": PUBLISHED_BCE, "commit": git_commit(), "versions": versions(),

@@ -92,3 +92,4 @@ def test_a_part_ended_by_its_budget_skips_evaluation_when_asked_and_the_next_par
     rest = train_run(compose([*args, "trainer.resume=true"]))
     assert rest["train"]["stop_reason"] == "max_steps" and rest["train"]["steps"] == 100
     assert not rest["train"]["paused"] and (tmp_path / "results" / RUN / "metrics.json").is_file()
+    assert rest["train"]["train_time_total_s"] > part["train"]["train_time_total_s"] > 0  # both parts, no cap set

@@ -149,6 +149,10 @@ def build_trainer(cfg, run_dir: Path, resuming: bool = False, stop=None) -> tupl
         callbacks.append(StopOnRequest(stop, Path(run_dir) / "last.ckpt"))
     if t.stop_after_minutes:
         callbacks.append(PartTimeLimit(t.stop_after_minutes))
+    if not t.max_time_minutes:  # no cap: a Timer that only keeps time, so a resumed run reports its total
+        from pytorch_lightning.callbacks import Timer
+
+        callbacks.append(Timer(duration=None))
     caps = [m * 60 for m in (t.max_time_minutes, t.stop_after_minutes) if m]
     if caps and interval is not None and interval > 1:
         callbacks.append(ValidationPace(min(caps)))
@@ -230,8 +234,8 @@ def _time_cap_reached(trainer: pl.Trainer) -> bool:
 
 
 def training_seconds(trainer: pl.Trainer) -> float | None:
-    """Training time over every part of a resumed run, from Lightning's timer (set by a wall-clock
-    cap); None without one."""
+    """Training time over every part of a resumed run, from Lightning's timer (the wall-clock cap's,
+    or one that only keeps time)."""
     from pytorch_lightning.callbacks import Timer
 
     timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
