@@ -18,9 +18,11 @@ tokenizer folders, and, cut into pieces by ``genrec.training.travel``, runs to r
     python3 bench/reproduce.py --continue --deadline-minutes 8 --rows beauty:rqvae
     python3 bench/offline_kit.py send-back "$OUT" [--runs tiger-rqvae-beauty]
 
-``setup`` merges the parts it is given (a kit larger than one command's carry needs commands on
-the same warm machine), installs only the wheels whose package is missing, puts tokenizers in
-``tokenizers/`` and runs in ``checkpoints/``. ``send-back`` writes ``results.tgz`` (``results/``
+``setup`` merges the parts it is given into ``--into``; a kit larger than one command's upload
+(an offline LLM backbone: SmolLM2-135M's GGUF is 94 MB) is set up by one command per part on the
+same warm machine, and a file whose pieces are not all there yet waits for the later parts. It
+installs only the wheels whose package is missing, puts tokenizers in ``tokenizers/`` and runs
+in ``checkpoints/``. ``send-back`` writes ``results.tgz`` (``results/``
 and every run's config and CSV logs, enough for the tables and learning curves) and, for each
 of ``--runs``, its resume files in 15 MiB pieces; back here ``receive <files_at>`` puts them in
 place. Setup and send-back import nothing outside the standard library, torch and safetensors.
@@ -50,7 +52,8 @@ from genrec.training import travel  # noqa: E402
 WHEELS = {"omegaconf": "omegaconf", "vector-quantize-pytorch": "vector_quantize_pytorch", "einx": "einx",
           "frozendict": "frozendict", "loguru": "loguru", "torch-einops-utils": "torch_einops_utils",
           "gguf": "gguf"}
-PIECE_MIB = 15
+PIECE_MIB = 15  # what comes back: 16 MiB a file
+KIT_PIECE_MIB = 8  # what goes: small pieces fill the uploads tightly
 KIT_MANIFEST = "kit.json"
 
 
@@ -115,20 +118,24 @@ def collect(args, pieces: Path) -> list[tuple[str, Path]]:
 
 
 def pack(args) -> list[Path]:
-    """Write the kit's parts, each under ``--limit-mib``, filled in order."""
+    """Write the kit's parts, each under ``--limit-mib``."""
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
-    parts, size, limit = [[]], 0, args.limit_mib * 2**20
+    parts, limit = [[]], args.limit_mib * 2**20
     pieces = Path(tempfile.mkdtemp(prefix="genrec-kit-"))
     try:
         items = collect(args, pieces)
-        for inside, source in items:
-            if size + source.stat().st_size > limit and parts[-1]:
+        sizes = [0]
+        for inside, source in items:  # first fit: each file into the first part with room for it
+            size = source.stat().st_size
+            number = next((n for n, used in enumerate(sizes) if used + size <= limit), None)
+            if number is None:
                 parts.append([])
-                size = 0
-            parts[-1].append((inside, source))
-            size += source.stat().st_size
+                sizes.append(0)
+                number = len(parts) - 1
+            parts[number].append((inside, source))
+            sizes[number] += size
         folders = []
         for number, files in enumerate(parts, start=1):
             folder = out / f"part{number}"
@@ -160,16 +167,29 @@ def setup(args) -> Path:
         print(f"installed {', '.join(w.name for w in missing)} into {site}")
     for folder in sorted((into / "tokenizers").glob("*")):
         shutil.copytree(folder, repo / "tokenizers" / folder.name, dirs_exist_ok=True)
-    for folder in sorted((into / "runs").glob("*")):
-        travel.unpack(folder, repo / "checkpoints" / folder.name)
-    for folder in sorted((into / "gguf").glob("*")):
-        travel.unpack(folder, into / "gguf-files")
+    waiting = []
+    for pieces, target in [*((f, repo / "checkpoints" / f.name) for f in sorted((into / "runs").glob("*"))),
+                           *((f, into / "gguf-files") for f in sorted((into / "gguf").glob("*")))]:
+        if _all_pieces_here(pieces):
+            travel.unpack(pieces, target)
+        else:
+            waiting.append(pieces.name)
+    if waiting:
+        print(f"{', '.join(waiting)}: not every piece is here yet; set up the kit's later parts into {into} too")
     env = [f"export GENREC_DATA_DIR={into / 'data'}", f"export PYTHONPATH={site}:{repo}${{PYTHONPATH:+:$PYTHONPATH}}"]
     if (into / "gguf-files").is_dir():
         env.append(f"export GENREC_GGUF_DIR={into / 'gguf-files'}")
     (into / "env.sh").write_text("\n".join(env) + "\n")
     print(f"wrote {into / 'env.sh'}")
     return into / "env.sh"
+
+
+def _all_pieces_here(pieces: Path) -> bool:
+    """Whether a piece folder holds its manifest and every piece it lists (later parts may bring the rest)."""
+    if not (pieces / travel.MANIFEST).is_file():
+        return False
+    files = json.loads((pieces / travel.MANIFEST).read_text())["files"].values()
+    return all((pieces / piece).is_file() for entry in files for piece in entry["parts"])
 
 
 def _module_missing(distribution: str) -> bool:
@@ -224,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wheel-cache", default=str(ROOT / ".whl"))
     p.add_argument("--out", default=str(ROOT / ".kit"))
     p.add_argument("--limit-mib", type=float, default=56, help="per part (a lease carries 64 MiB with the repo)")
-    p.add_argument("--piece-mib", type=float, default=PIECE_MIB, help="pieces that big files are cut into")
+    p.add_argument("--piece-mib", type=float, default=KIT_PIECE_MIB, help="pieces that big files are cut into")
     s = commands.add_parser("setup")
     s.add_argument("parts", nargs="+")
     s.add_argument("--into", default="/root/genrec-kit")
