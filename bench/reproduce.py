@@ -47,7 +47,7 @@ PAPER = {
     "toys": {"recall@5": 0.0521, "recall@10": 0.0712, "ndcg@5": 0.0371, "ndcg@10": 0.0432},
 }
 REPRODUCTION = ["beauty:rqvae", "sports:rqvae", "toys:rqvae"]
-ABLATION = ["beauty:random", "beauty:rqvae", "beauty:rqvae_sinkhorn", "beauty:rqkmeans"]
+ABLATION = ["beauty:random", "beauty:rqvae", "beauty:rqvae_sinkhorn", "beauty:rqkmeans", "beauty:rqkmeans_pca"]
 COLUMNS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
 
 

@@ -5,11 +5,13 @@ the ``lamia`` scheme writes unique codes and a backbone that carries the aspect 
 import json
 
 import numpy as np
+import pytest
 import pytorch_lightning as pl
 import torch
 from test_tokenizer_stage import fixture_root  # noqa: F401  (fixture)
 
 from genrec.config import compose
+from genrec.errors import ConfigError
 from genrec.llm.backbone import BackboneConfig, load_backbone
 from genrec.llm.item_palette import (
     PaletteConfig,
@@ -40,6 +42,8 @@ def test_palette_kmeans_clusters_each_aspect_on_its_own():
     assert nmi(fit.codes[:, 0].numpy(), colour.numpy()) > 0.99
     assert nmi(fit.codes[:, 1].numpy(), shape.numpy()) > 0.99
     assert nmi(fit.codes[:, 0].numpy(), shape.numpy()) < 0.05
+    with pytest.raises(ConfigError, match="pca_dims"):  # a residual k-means key, meaningless per aspect
+        PaletteKMeans(PaletteKMeansConfig(levels=2, codebook_size=4, pca_dims=4)).fit(vectors, seed=0)
 
 
 def test_palette_tuning_learns_item_specific_aspects():

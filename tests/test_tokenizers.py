@@ -76,6 +76,39 @@ def test_random_point_seeding_recovers_planted_clusters_and_rejects_unknown_init
         RQKMeans(RQKMeansConfig(kmeans_init="forgy"))
 
 
+def perplexity(codes: torch.Tensor) -> float:
+    share = torch.bincount(codes).float() / len(codes)
+    share = share[share > 0]
+    return float(torch.exp(-(share * share.log()).sum()))
+
+
+def test_rqkmeans_on_leading_components_avoids_the_hub_code_of_noisy_high_dimensional_residuals():
+    # items on an 8-d manifold seen through 256 noisy dimensions: on all 256 the deeper residuals
+    # are mostly noise, near-orthogonal, and one centre near the origin takes most items
+    generator = torch.Generator().manual_seed(0)
+    latent = torch.rand(1000, 8, generator=generator)
+    x = latent @ torch.randn(8, 256, generator=generator) + torch.randn(1000, 256, generator=generator)
+    full = RQKMeans(RQKMeansConfig(levels=3, codebook_size=64)).fit(x, seed=0)
+    reduced = RQKMeans(RQKMeansConfig(levels=3, codebook_size=64, pca_dims=8)).fit(x, seed=0)
+    assert perplexity(full.codes[:, 2]) < 16 and collision_rate(full.codes) > 0.05
+    assert perplexity(reduced.codes[:, 2]) > 48 and collision_rate(reduced.codes) < 0.02
+    assert 0.3 < reduced.details["pca_explained_variance"] < 1 and reduced.details["pca_dims"] == 8
+    assert reduced.last_inputs.shape == (1000, 8) and reduced.last_codebook.shape == (64, 8)
+    # the reconstruction is measured in the input space for both, so the two compare
+    assert abs(reduced.details["reconstruction_mse"] - full.details["reconstruction_mse"]) < 0.2
+
+
+def test_rqkmeans_on_every_component_is_a_rotation_and_gives_the_same_codes():
+    x, _ = planted(dim=12)
+    full = RQKMeans(RQKMeansConfig(levels=2, codebook_size=8)).fit(x, seed=4)
+    rotated = RQKMeans(RQKMeansConfig(levels=2, codebook_size=8, pca_dims=64)).fit(x, seed=4)  # cut to 12
+    assert torch.equal(full.codes, rotated.codes)
+    assert rotated.details["pca_dims"] == 12 and rotated.details["pca_explained_variance"] == pytest.approx(1.0)
+    assert rotated.details["reconstruction_mse"] == pytest.approx(full.details["reconstruction_mse"], abs=1e-4)
+    with pytest.raises(ConfigError, match="pca_dims"):
+        RQKMeans(RQKMeansConfig(pca_dims=0))
+
+
 def test_kmeans_balanced_caps_cluster_sizes():
     x, _ = planted(n_clusters=2, per_cluster=50)
     x = torch.cat([x, x[:1].repeat(40, 1)])  # a crowded spot

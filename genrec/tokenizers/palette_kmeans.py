@@ -32,6 +32,9 @@ class PaletteKMeans(RQKMeans):
     def fit(self, vectors: torch.Tensor, seed: int = 0) -> FitOutput:
         n, width = vectors.shape
         aspects = self.cfg.levels
+        if self.cfg.pca_dims is not None:
+            raise ConfigError("tokenizer.pca_dims is a residual k-means key; palette_kmeans clusters each aspect "
+                              "block whole: remove it (or set it to null)")
         if width % aspects:
             raise ConfigError(f"tokenizer.scheme=palette_kmeans: the item vectors have {width} dimensions, not a "
                               f"multiple of tokenizer.levels={aspects} (one block per palette aspect)")
