@@ -222,6 +222,20 @@ def test_template_draws_are_a_function_of_seed_epoch_and_index(lcrec):
     assert drawn != [examples.texts(i, epoch=1) for i in range(40)]  # a fresh paraphrase per epoch
 
 
+
+def test_length_estimates_count_code_tokens_once_and_track_real_token_counts(lcrec):
+    _, dm = lcrec
+    examples = dm.train_dataset()
+    estimates = examples.lengths()
+    assert len(estimates) == len(examples)
+    real = []
+    for index in range(len(examples)):
+        prompt, response = examples.texts(index, first_template=True)
+        real.append(len(examples.tokenizer(prompt + response, add_special_tokens=False)["input_ids"]))
+    real = np.array(real)
+    assert np.corrcoef(estimates, real)[0, 1] > 0.9
+    assert np.median(np.abs(estimates - real) / real) < 0.1  # 4% on this fixture
+
 def test_projected_centroids_map_code_means_into_the_embedding_space():
     _, codes = planted()
     rng = np.random.default_rng(0)

@@ -66,6 +66,7 @@ class InstructionDataset(Dataset):
         self.task_of = np.concatenate(task_of).astype(np.int64)
         self.record_of = np.concatenate(record_of).astype(np.int64)
         self._lengths: np.ndarray | None = None
+        self._fitting: dict[tuple[int, frozenset], list] = {}  # (task, filled fields) -> templates that fit
 
     def __len__(self) -> int:
         return len(self.task_of)
@@ -81,7 +82,10 @@ class InstructionDataset(Dataset):
         ``first_template``: with the first template that fits instead of the drawn one."""
         number = int(self.task_of[index])
         values = self.records[number].fields(int(self.record_of[index]))
-        fitting = [t for t in self.templates[number] if t.fits(values)]
+        filled = (number, frozenset(name for name, value in values.items() if value))
+        fitting = self._fitting.get(filled)
+        if fitting is None:
+            fitting = self._fitting[filled] = [t for t in self.templates[number] if t.fits(values)]
         if not fitting:
             raise ValueError(f"task {self.task_names[number]}: no template fits an example with fields "
                              f"{sorted(k for k, v in values.items() if v)}")
@@ -101,8 +105,9 @@ class InstructionDataset(Dataset):
             plain = [_CODE.sub("", t) for t in sample]
             tokens = sum(len(ids) for ids in self.tokenizer(plain, add_special_tokens=False)["input_ids"])
             chars_per_token = max(sum(map(len, plain)) / max(tokens, 1), 1e-3)
-            self._lengths = np.array([len(_CODE.findall(t)) + len(_CODE.sub("", t)) / chars_per_token
-                                      for t in joined]).round().astype(np.int64)
+            split = [_CODE.subn("", t) for t in joined]  # (the text without code tokens, how many there were)
+            self._lengths = np.array([codes + len(plain) / chars_per_token
+                                      for plain, codes in split]).round().astype(np.int64)
         return self._lengths
 
     def __getitems__(self, indices) -> dict[str, torch.Tensor]:
