@@ -14,8 +14,8 @@ vectors, 3 x 256, seed 42: level-2/3 perplexity 13 / 4 on MovieLens-100K, 106 / 
 ``tokenizer=rqkmeans_pca``) every level is used evenly and far fewer items share a code, at the
 price of the variance the discarded components held; the reconstruction MSE is measured back
 in the input space either way, so the two compare. Whether the even codes train a better
-generator is an open GPU row (the full-dimension codes gave the best Beauty ablation row at the
-9.5-minute budget). ``bench/rqkmeans_collisions.py`` measures both, with seeding, iterations and
+generator on Beauty is an open GPU row (the full-dimension codes gave the best Beauty ablation
+row at the 9.5-minute budget; docs/tokenizers.md has a first CPU look on MovieLens-100K). ``bench/rqkmeans_collisions.py`` measures both, with seeding, iterations and
 standardisation beside them.
 
 ``kmeans_init``: k-means++ seeding (default) or ``random`` points (Forgy). On all 384
