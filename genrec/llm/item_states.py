@@ -66,7 +66,7 @@ def pooled_item_states(model, tokenizer, texts: list[str], layer: int = -1, pool
 def backbone_item_vectors(cfg: LLMVectorConfig, catalog: Catalog, text_template: str) -> torch.Tensor:
     """Load ``cfg.backbone`` and pool its states over every item's text."""
     texts = item_texts(catalog, text_template)
-    model, tokenizer = load_backbone(cfg.backbone, texts)
+    model, tokenizer = load_backbone(cfg.backbone, texts, setting="tokenizer.llm.backbone.path")
     if torch.cuda.is_available():
         model = model.cuda()
     return pooled_item_states(model, tokenizer, texts, cfg.layer, cfg.pooling, cfg.batch_size, cfg.max_length)

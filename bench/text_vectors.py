@@ -1,0 +1,163 @@
+"""Which text encoder's vectors make the better item codes: the same tokenizer and generator, only
+the item text vectors change, over several generator seeds.
+
+    python bench/text_vectors.py [--experiment tiger_ml100k] [--encoders minilm smollm2-135m gemma3-270m]
+                                 [--seeds 0 1 2 3 4 5] [--max-steps 1200] [key=value ...]
+
+TIGER's paper encodes items with Sentence-T5 XXL; ours are all-MiniLM-L6-v2 by default, and the
+offline SmolLM2-135M and Gemma-3-270M give mean-pooled last-layer states too (the LC-Rec /
+EAGER-LLM way). For each encoder the experiment's tokenizer is fitted once (seed 42) on that
+encoder's vectors into ``tokenizers/<tokenizer>-<encoder>-<dataset>/``, then the experiment's
+generator trains on those codes once per seed for a fixed number of steps (``--max-steps``; no
+wall-clock cap, so every row gets the same training whatever the machine's load), the best
+validation NDCG@10 checkpoint is tested. Runs go one at a time. Writes each run under
+``results/text_vectors/<run>/`` and the summary to ``results/bench/text_vectors.{json,md}``:
+per encoder the codes (shared before the extra level, perplexity per level, reconstruction error
+over input variance) and test Recall/NDCG@10 mean ± sd, with paired differences against the first
+encoder (the same seeds). ``key=value`` overrides go to every run (e.g. ``trainer.accelerator=gpu``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from rows import split_overrides  # noqa: E402
+
+from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
+from genrec.config import compose  # noqa: E402
+from genrec.run_info import git_commit, hardware, versions  # noqa: E402
+
+# encoder name -> the tokenizer.features keys it sets (all-MiniLM-L6-v2, sentence pooling, otherwise)
+ENCODERS = {
+    "minilm": [],
+    "smollm2-135m": ["tokenizer.features.model=offline:smollm2-135m", "tokenizer.features.pooling=mean"],
+    "gemma3-270m": ["tokenizer.features.model=offline:gemma3-270m", "tokenizer.features.pooling=mean"],
+}
+TOKENIZER_SEED = 42
+METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
+OUT = "results/text_vectors"
+
+
+def train(args: list[str], log: Path) -> float:
+    """``python train.py args`` with its output in ``log``; the wall time. Fails loudly."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(log, "w") as stream:
+        code = subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, stdout=stream, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        raise SystemExit(f"python train.py {' '.join(args)} failed (exit {code}); see {log}")
+    return time.perf_counter() - start
+
+
+def codes_summary(report: dict) -> dict:
+    details = report.get("details", {})
+    variance = details.get("input_variance")
+    return {"vector_dim": report["vector_dim"], "shared_before_extra_level": report["collision_rate_before"],
+            "perplexity": [round(level["perplexity"], 1) for level in report["levels"][:report["config"]["levels"]]],
+            "reconstruction_over_variance": report["reconstruction_mse"] / variance if variance else None,
+            "vectors_wall_time_s": report.get("vectors_wall_time_s"), "fit_wall_time_s": report.get("fit_wall_time_s")}
+
+
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def paired(base: list[float], other: list[float]) -> dict:
+    """Mean difference (other - base) over the same seeds, its paired t and how many seeds ``other`` wins."""
+    diffs = [b - a for a, b in zip(base, other)]
+    mean, sd = mean_sd(diffs)
+    t = mean / (sd / len(diffs) ** 0.5) if sd > 0 else None
+    return {"mean_difference": mean, "paired_t": t, "wins": sum(d > 0 for d in diffs), "of": len(diffs)}
+
+
+def table(record: dict) -> str:
+    encoders = list(record["encoders"])
+    lines = [f"# Text vectors -> item codes -> {record['experiment']}", "",
+             f"Tokenizer `{record['tokenizer']}` fitted once per encoder (seed {TOKENIZER_SEED}); generator seeds "
+             f"{record['seeds']}, {record['max_steps']} steps each, best validation NDCG@10 checkpoint tested. "
+             f"Commit {record['commit']}, {record['hardware'].get('cpu', '')}, {record['wall_time_s'] / 60:.0f} min.", "",
+             "| encoder | dim | shared codes | perplexity per level | recon. / var | test R@10 | test N@10 | "
+             f"R@10 vs {encoders[0]} (wins, t) | N@10 vs {encoders[0]} (wins, t) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, row in record["encoders"].items():
+        codes, test = row["codes"], row["test"]
+        cells = [name, str(codes["vector_dim"]), f"{codes['shared_before_extra_level']:.1%}",
+                 " / ".join(f"{p:.0f}" for p in codes["perplexity"]),
+                 f"{codes['reconstruction_over_variance']:.3f}" if codes["reconstruction_over_variance"] else "-",
+                 f"{test['recall@10']['mean']:.4f} ± {test['recall@10']['sd']:.4f}",
+                 f"{test['ndcg@10']['mean']:.4f} ± {test['ndcg@10']['sd']:.4f}"]
+        for metric in ("recall@10", "ndcg@10"):
+            versus = row.get("versus_first", {}).get(metric)
+            if versus is None:
+                cells.append("-")
+                continue
+            t = "-" if versus["paired_t"] is None else f"{versus['paired_t']:.1f}"
+            cells.append(f"{versus['mean_difference']:+.4f} ({versus['wins']}/{versus['of']}, t {t})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    options, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", default="tiger_ml100k")
+    parser.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4, 5])
+    parser.add_argument("--max-steps", type=int, default=1200)
+    args = parser.parse_args(options)
+    base = compose([f"experiment={args.experiment}", *overrides])
+    dataset, tokenizer = base.data.dataset, base.tokenizer.name.rsplit("-", 1)[0]
+    training = [f"trainer.max_steps={args.max_steps}", "trainer.max_time_minutes=null", f"results_dir={OUT}",
+                "evaluation.reference=null"]
+    start = time.perf_counter()
+    record = {"experiment": args.experiment, "tokenizer": tokenizer, "seeds": args.seeds, "max_steps": args.max_steps,
+              "overrides": overrides, "encoders": {}}
+    for encoder in args.encoders:
+        name = f"{tokenizer}-{encoder}-{dataset}"
+        features = [*ENCODERS[encoder], f"tokenizer.name={name}"]
+        if not (ROOT / base.tokenizers_dir / name).is_dir():
+            print(f"{encoder}: fitting {name}", flush=True)
+            train([f"experiment={args.experiment}", "stage=tokenizer", f"seed={TOKENIZER_SEED}", *features,
+                   f"results_dir={OUT}", *overrides], ROOT / "checkpoints" / name / "console.log")
+        report = json.loads((ROOT / base.tokenizers_dir / name / "report.json").read_text())
+        runs = {}
+        for seed in args.seeds:
+            run = f"{base.generator.model}-{name}-{args.max_steps}steps-seed{seed}"
+            if not (ROOT / OUT / run / "metrics.json").is_file():
+                wall = train([f"experiment={args.experiment}", f"seed={seed}", f"run={run}", *features, *training,
+                              *overrides], ROOT / "checkpoints" / run / "console.log")
+                print(f"{run}: {wall:.0f} s", flush=True)
+            runs[seed] = json.loads((ROOT / OUT / run / "metrics.json").read_text())
+        record["encoders"][encoder] = {
+            "tokenizer": name, "codes": codes_summary(report),
+            "runs": {seed: {"test": r["test"], "valid": r["valid"], "steps": r["train"].get("steps"),
+                            "stop_reason": r["train"].get("stop_reason"), "commit": r["commit"]}
+                     for seed, r in runs.items()},
+            "test": {m: dict(zip(("mean", "sd"), mean_sd([r["test"][m] for r in runs.values()]))) for m in METRICS},
+        }
+    first = record["encoders"][args.encoders[0]]["runs"]
+    for row in list(record["encoders"].values())[1:]:
+        row["versus_first"] = {m: paired([first[s]["test"][m] for s in args.seeds], [row["runs"][s]["test"][m]
+                                                                                     for s in args.seeds])
+                               for m in ("recall@10", "ndcg@10")}
+    record.update({"commit": git_commit(), "versions": versions(), "hardware": hardware(),
+                   "wall_time_s": round(time.perf_counter() - start, 1)})
+    out = ROOT / "results" / "bench"
+    write_json_atomic(out / "text_vectors.json", record)
+    write_text_atomic(out / "text_vectors.md", table(record))
+    print(table(record))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
