@@ -12,7 +12,8 @@ generator trains on those codes once per seed for a fixed number of steps (``--m
 wall-clock cap, so every row gets the same training whatever the machine's load), the best
 validation NDCG@10 checkpoint is tested. Runs go one at a time. Writes each run under
 ``results/text_vectors/<run>/`` and the summary to ``results/bench/text_vectors.{json,md}``:
-per encoder the codes (shared before the extra level, perplexity per level, reconstruction error
+per encoder the vectors (how well they already tell a training sequence's next item from a random
+one, and how much they all point one way), the codes (shared before the extra level, perplexity per level, reconstruction error
 over input variance) and test Recall/NDCG@10 mean ± sd, with paired differences against the first
 encoder (the same seeds). ``key=value`` overrides go to every run (e.g. ``trainer.accelerator=gpu``).
 """
@@ -27,15 +28,20 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from rows import split_overrides  # noqa: E402
 
-from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
+from genrec.artefacts import read_tensors, write_json_atomic, write_text_atomic  # noqa: E402
 from genrec.config import compose  # noqa: E402
+from genrec.data import load_dataset  # noqa: E402
 from genrec.run_info import git_commit, hardware, versions  # noqa: E402
+from genrec.tokenizers.base import standardize  # noqa: E402
 
 # encoder name -> the tokenizer.features keys it sets (all-MiniLM-L6-v2, sentence pooling, otherwise)
 ENCODERS = {
@@ -57,6 +63,28 @@ def train(args: list[str], log: Path) -> float:
     if code != 0:
         raise SystemExit(f"python train.py {' '.join(args)} failed (exit {code}); see {log}")
     return time.perf_counter() - start
+
+
+def vector_summary(vectors: torch.Tensor, sequences: list, standardised: bool, seed: int = 0) -> dict:
+    """Two measures of the vectors themselves, before any code is fitted:
+    ``transition_auc``: over every consecutive pair (a, b) of the training sequences (each user's
+    items but the last two, leave-one-out), how often cos(a, b) beats cos(a, c) for a random item c
+    (0.5: the vectors know nothing of what follows what), on the vectors the tokenizer quantises
+    (z-scored per dimension when ``standardised``);
+    ``mean_cosine``: the mean cosine of random item pairs of the raw vectors (near 1: every vector
+    points one way)."""
+    raw = torch.nn.functional.normalize(vectors.float(), dim=-1)
+    unit = torch.nn.functional.normalize(standardize(vectors.float()), dim=-1) if standardised else raw
+    pairs = torch.tensor(np.concatenate([np.stack([s[:-3], s[1:-2]], 1) for s in sequences if len(s) > 3]))
+    generator = torch.Generator().manual_seed(seed)
+    random_items = torch.randint(len(unit), (len(pairs),), generator=generator)
+    anchor = unit[pairs[:, 0]]
+    follows = (anchor * unit[pairs[:, 1]]).sum(-1)
+    other = (anchor * unit[random_items]).sum(-1)
+    auc = ((follows > other).float() + 0.5 * (follows == other).float()).mean()
+    a, b = torch.randint(len(unit), (2, 20000), generator=generator)
+    return {"transition_auc": round(auc.item(), 4), "mean_cosine": round((raw[a] * raw[b]).sum(-1).mean().item(), 4),
+            "transitions": len(pairs), "standardised": standardised}
 
 
 def codes_summary(report: dict) -> dict:
@@ -85,13 +113,18 @@ def table(record: dict) -> str:
     lines = [f"# Text vectors -> item codes -> {record['experiment']}", "",
              f"Tokenizer `{record['tokenizer']}` fitted once per encoder (seed {TOKENIZER_SEED}); generator seeds "
              f"{record['seeds']}, {record['max_steps']} steps each, best validation NDCG@10 checkpoint tested. "
-             f"Commit {record['commit']}, {record['hardware'].get('cpu', '')}, {record['wall_time_s'] / 60:.0f} min.", "",
-             "| encoder | dim | shared codes | perplexity per level | recon. / var | test R@10 | test N@10 | "
-             f"R@10 vs {encoders[0]} (wins, t) | N@10 vs {encoders[0]} (wins, t) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"Runs at commit {', '.join(c[:7] + ('+dirty' if c.endswith('+dirty') else '') for c in record['run_commits'])}, {record['hardware'].get('cpu', '')} "
+             f"({record['hardware'].get('cpu_count')} cores), {record['runs_wall_time_s'] / 60:.0f} min of generator runs.", "",
+             "Transition AUC: how often an item's vector is closer to the item that followed it in a training "
+             "sequence than to a random item (0.5: chance), on the vectors the tokenizer quantises. Mean cosine: of "
+             "random item pairs, raw vectors.", "",
+             "| encoder | dim | transition AUC | mean cosine | shared codes | perplexity per level | recon. / var | "
+             f"test R@10 | test N@10 | R@10 vs {encoders[0]} (wins, t) | N@10 vs {encoders[0]} (wins, t) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in record["encoders"].items():
         codes, test = row["codes"], row["test"]
-        cells = [name, str(codes["vector_dim"]), f"{codes['shared_before_extra_level']:.1%}",
+        cells = [name, str(codes["vector_dim"]), f"{row['vectors']['transition_auc']:.3f}",
+                 f"{row['vectors']['mean_cosine']:.2f}", f"{codes['shared_before_extra_level']:.1%}",
                  " / ".join(f"{p:.0f}" for p in codes["perplexity"]),
                  f"{codes['reconstruction_over_variance']:.3f}" if codes["reconstruction_over_variance"] else "-",
                  f"{test['recall@10']['mean']:.4f} ± {test['recall@10']['sd']:.4f}",
@@ -117,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(options)
     base = compose([f"experiment={args.experiment}", *overrides])
     dataset, tokenizer = base.data.dataset, base.tokenizer.name.rsplit("-", 1)[0]
+    sequences = load_dataset(base.data).interactions.sequences
     training = [f"trainer.max_steps={args.max_steps}", "trainer.max_time_minutes=null", f"results_dir={OUT}",
                 "evaluation.reference=null"]
     start = time.perf_counter()
@@ -130,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             train([f"experiment={args.experiment}", "stage=tokenizer", f"seed={TOKENIZER_SEED}", *features,
                    f"results_dir={OUT}", *overrides], ROOT / "checkpoints" / name / "console.log")
         report = json.loads((ROOT / base.tokenizers_dir / name / "report.json").read_text())
+        vectors = read_tensors(ROOT / base.tokenizers_dir / name / "vectors.safetensors", "tokenizer vectors")["vectors"]
         runs = {}
         for seed in args.seeds:
             run = f"{base.generator.model}-{name}-{args.max_steps}steps-seed{seed}"
@@ -140,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             runs[seed] = json.loads((ROOT / OUT / run / "metrics.json").read_text())
         record["encoders"][encoder] = {
             "tokenizer": name, "codes": codes_summary(report),
+            "vectors": vector_summary(vectors, sequences, report["config"].get("standardize", True)),
             "runs": {seed: {"test": r["test"], "valid": r["valid"], "steps": r["train"].get("steps"),
-                            "stop_reason": r["train"].get("stop_reason"), "commit": r["commit"]}
+                            "stop_reason": r["train"].get("stop_reason"), "commit": r["commit"],
+                            "wall_time_s": r.get("wall_time_s")}
                      for seed, r in runs.items()},
             "test": {m: dict(zip(("mean", "sd"), mean_sd([r["test"][m] for r in runs.values()]))) for m in METRICS},
         }
@@ -150,8 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         row["versus_first"] = {m: paired([first[s]["test"][m] for s in args.seeds], [row["runs"][s]["test"][m]
                                                                                      for s in args.seeds])
                                for m in ("recall@10", "ndcg@10")}
+    runs = [run for row in record["encoders"].values() for run in row["runs"].values()]
     record.update({"commit": git_commit(), "versions": versions(), "hardware": hardware(),
-                   "wall_time_s": round(time.perf_counter() - start, 1)})
+                   "wall_time_s": round(time.perf_counter() - start, 1),  # this invocation (finished runs are reused)
+                   "runs_wall_time_s": round(sum(run["wall_time_s"] or 0 for run in runs), 1),
+                   "run_commits": sorted({run["commit"] for run in runs})})
     out = ROOT / "results" / "bench"
     write_json_atomic(out / "text_vectors.json", record)
     write_text_atomic(out / "text_vectors.md", table(record))
