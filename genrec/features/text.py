@@ -57,7 +57,10 @@ def texts_fingerprint(texts: list[str]) -> str:
 
 
 def _cache_path(cfg: TextFeatureConfig, texts: list[str]) -> Path:
-    key = hashlib.sha256(f"{cfg.model}|{cfg.pooling}|{cfg.gguf_file}|{cfg.max_length}|{cfg.normalize}".encode())
+    # mean-pooled vectors cached before 2026-12-06 were padded on the tokenizer's side (left, for some
+    # models, which shifts positions): a new key, so they are never read; sentence vectors keep theirs
+    pooling = "mean/right-padded" if cfg.pooling == "mean" else cfg.pooling
+    key = hashlib.sha256(f"{cfg.model}|{pooling}|{cfg.gguf_file}|{cfg.max_length}|{cfg.normalize}".encode())
     return Path(cfg.cache_dir) / f"text-{key.hexdigest()[:12]}-{texts_fingerprint(texts)}.safetensors"
 
 
