@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) train.py
 
+# two pytest workers (pytest-xdist), whole files each (a module's fixture is built once); each worker
+# runs torch on one thread (tests/conftest.py): on 2 cores about 6 min instead of 9
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(PY) -m ruff check genrec tests bench train.py evaluate.py

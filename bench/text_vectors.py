@@ -2,7 +2,7 @@
 the item text vectors change, over several generator seeds.
 
     python bench/text_vectors.py [--experiment tiger_ml100k] [--encoders minilm smollm2-135m gemma3-270m]
-                                 [--seeds 0 1 2 3 4 5] [--max-steps 1200] [key=value ...]
+                                 [--seeds 0 1 2 3 4 5] [--max-steps 1200] [--jobs 1] [key=value ...]
 
 TIGER's paper encodes items with Sentence-T5 XXL; ours are all-MiniLM-L6-v2 by default, and the
 offline SmolLM2-135M and Gemma-3-270M give mean-pooled last-layer states too (the LC-Rec /
@@ -10,7 +10,8 @@ EAGER-LLM way). For each encoder the experiment's tokenizer is fitted once (seed
 encoder's vectors into ``tokenizers/<tokenizer>-<encoder>-<dataset>/``, then the experiment's
 generator trains on those codes once per seed for a fixed number of steps (``--max-steps``; no
 wall-clock cap, so every row gets the same training whatever the machine's load), the best
-validation NDCG@10 checkpoint is tested. Runs go one at a time. Writes each run under
+validation NDCG@10 checkpoint is tested. Runs go one at a time (``--jobs 2``: two side by side,
+one torch thread each). Writes each run under
 ``results/text_vectors/<run>/`` and the summary to ``results/bench/text_vectors.{json,md}``:
 per encoder the vectors (how well they already tell a training sequence's next item from a random
 one, and how much they all point one way), the codes (shared before the extra level, perplexity per level, reconstruction error
@@ -22,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,12 +34,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from rows import split_overrides  # noqa: E402
+from paired_seeds import (  # noqa: E402
+    commits_text,
+    compare_with_first,
+    provenance,
+    run_seeds,
+    seeds_summary,
+    test_cells,
+    versus_cells,
+    write_outputs,
+)
+from rows import run_parallel, split_overrides  # noqa: E402
 
-from genrec.artefacts import read_tensors, write_json_atomic, write_text_atomic  # noqa: E402
+from genrec.artefacts import read_tensors  # noqa: E402
 from genrec.config import compose  # noqa: E402
 from genrec.data import load_dataset  # noqa: E402
-from genrec.run_info import git_commit, hardware, versions  # noqa: E402
 from genrec.tokenizers.base import standardize  # noqa: E402
 
 # encoder name -> the tokenizer.features keys it sets (all-MiniLM-L6-v2, sentence pooling, otherwise)
@@ -50,19 +58,7 @@ ENCODERS = {
     "gemma3-270m": ["tokenizer.features.model=offline:gemma3-270m", "tokenizer.features.pooling=mean"],
 }
 TOKENIZER_SEED = 42
-METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
 OUT = "results/text_vectors"
-
-
-def train(args: list[str], log: Path) -> float:
-    """``python train.py args`` with its output in ``log``; the wall time. Fails loudly."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with open(log, "w") as stream:
-        code = subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, stdout=stream, stderr=subprocess.STDOUT).returncode
-    if code != 0:
-        raise SystemExit(f"python train.py {' '.join(args)} failed (exit {code}); see {log}")
-    return time.perf_counter() - start
 
 
 def vector_summary(vectors: torch.Tensor, sequences: list, standardised: bool, seed: int = 0) -> dict:
@@ -96,24 +92,12 @@ def codes_summary(report: dict) -> dict:
             "vectors_wall_time_s": report.get("vectors_wall_time_s"), "fit_wall_time_s": report.get("fit_wall_time_s")}
 
 
-def mean_sd(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def paired(base: list[float], other: list[float]) -> dict:
-    """Mean difference (other - base) over the same seeds, its paired t and how many seeds ``other`` wins."""
-    diffs = [b - a for a, b in zip(base, other)]
-    mean, sd = mean_sd(diffs)
-    t = mean / (sd / len(diffs) ** 0.5) if sd > 0 else None
-    return {"mean_difference": mean, "paired_t": t, "wins": sum(d > 0 for d in diffs), "of": len(diffs)}
-
-
 def table(record: dict) -> str:
     encoders = list(record["encoders"])
     lines = [f"# Text vectors -> item codes -> {record['experiment']}", "",
              f"Tokenizer `{record['tokenizer']}` fitted once per encoder (seed {TOKENIZER_SEED}); generator seeds "
              f"{record['seeds']}, {record['max_steps']} steps each, best validation NDCG@10 checkpoint tested. "
-             f"Runs at commit {', '.join(c[:7] + ('+dirty' if c.endswith('+dirty') else '') for c in record['run_commits'])}, {record['hardware'].get('cpu', '')} "
+             f"Runs at commit {commits_text(record)}, {record['hardware'].get('cpu', '')} "
              f"({record['hardware'].get('cpu_count')} cores), {record['runs_wall_time_s'] / 60:.0f} min of generator runs.", "",
              "Transition AUC: how often an item's vector is closer to the item that followed it in a training "
              "sequence than to a random item (0.5: chance), on the vectors the tokenizer quantises. Mean cosine: of "
@@ -122,20 +106,12 @@ def table(record: dict) -> str:
              f"test R@10 | test N@10 | R@10 vs {encoders[0]} (wins, t) | N@10 vs {encoders[0]} (wins, t) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in record["encoders"].items():
-        codes, test = row["codes"], row["test"]
+        codes = row["codes"]
         cells = [name, str(codes["vector_dim"]), f"{row['vectors']['transition_auc']:.3f}",
                  f"{row['vectors']['mean_cosine']:.2f}", f"{codes['shared_before_extra_level']:.1%}",
                  " / ".join(f"{p:.0f}" for p in codes["perplexity"]),
                  f"{codes['reconstruction_over_variance']:.3f}" if codes["reconstruction_over_variance"] else "-",
-                 f"{test['recall@10']['mean']:.4f} ± {test['recall@10']['sd']:.4f}",
-                 f"{test['ndcg@10']['mean']:.4f} ± {test['ndcg@10']['sd']:.4f}"]
-        for metric in ("recall@10", "ndcg@10"):
-            versus = row.get("versus_first", {}).get(metric)
-            if versus is None:
-                cells.append("-")
-                continue
-            t = "-" if versus["paired_t"] is None else f"{versus['paired_t']:.1f}"
-            cells.append(f"{versus['mean_difference']:+.4f} ({versus['wins']}/{versus['of']}, t {t})")
+                 *test_cells(row), *versus_cells(row)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -147,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--max-steps", type=int, default=1200)
+    parser.add_argument("--jobs", type=int, default=1, help="runs side by side (then one torch thread each)")
     args = parser.parse_args(options)
     base = compose([f"experiment={args.experiment}", *overrides])
     dataset, tokenizer = base.data.dataset, base.tokenizer.name.rsplit("-", 1)[0]
@@ -161,41 +138,26 @@ def main(argv: list[str] | None = None) -> int:
         features = [*ENCODERS[encoder], f"tokenizer.name={name}"]
         if not (ROOT / base.tokenizers_dir / name).is_dir():
             print(f"{encoder}: fitting {name}", flush=True)
-            train([f"experiment={args.experiment}", "stage=tokenizer", f"seed={TOKENIZER_SEED}", *features,
-                   f"results_dir={OUT}", *overrides], ROOT / "checkpoints" / name / "console.log")
+            fit = [f"experiment={args.experiment}", "stage=tokenizer", f"seed={TOKENIZER_SEED}", *features,
+                   f"results_dir={OUT}", *overrides]
+            if run_parallel({name: fit}, jobs=1)[name] != 0:
+                raise SystemExit(f"fitting {name} failed; see checkpoints/{name}/console.log")
         report = json.loads((ROOT / base.tokenizers_dir / name / "report.json").read_text())
         vectors = read_tensors(ROOT / base.tokenizers_dir / name / "vectors.safetensors", "tokenizer vectors")["vectors"]
         runs = {}
         for seed in args.seeds:
             run = f"{base.generator.model}-{name}-{args.max_steps}steps-seed{seed}"
-            if not (ROOT / OUT / run / "metrics.json").is_file():
-                wall = train([f"experiment={args.experiment}", f"seed={seed}", f"run={run}", *features, *training,
-                              *overrides], ROOT / "checkpoints" / run / "console.log")
-                print(f"{run}: {wall:.0f} s", flush=True)
-            runs[seed] = json.loads((ROOT / OUT / run / "metrics.json").read_text())
+            runs[seed] = (run, [f"experiment={args.experiment}", f"seed={seed}", f"run={run}", *features, *training,
+                                *overrides])
+        reports = run_seeds(runs, OUT, args.jobs)
         record["encoders"][encoder] = {
             "tokenizer": name, "codes": codes_summary(report),
             "vectors": vector_summary(vectors, sequences, report["config"].get("standardize", True)),
-            "runs": {seed: {"test": r["test"], "valid": r["valid"], "steps": r["train"].get("steps"),
-                            "stop_reason": r["train"].get("stop_reason"), "commit": r["commit"],
-                            "wall_time_s": r.get("wall_time_s")}
-                     for seed, r in runs.items()},
-            "test": {m: dict(zip(("mean", "sd"), mean_sd([r["test"][m] for r in runs.values()]))) for m in METRICS},
+            **seeds_summary(reports),
         }
-    first = record["encoders"][args.encoders[0]]["runs"]
-    for row in list(record["encoders"].values())[1:]:
-        row["versus_first"] = {m: paired([first[s]["test"][m] for s in args.seeds], [row["runs"][s]["test"][m]
-                                                                                     for s in args.seeds])
-                               for m in ("recall@10", "ndcg@10")}
-    runs = [run for row in record["encoders"].values() for run in row["runs"].values()]
-    record.update({"commit": git_commit(), "versions": versions(), "hardware": hardware(),
-                   "wall_time_s": round(time.perf_counter() - start, 1),  # this invocation (finished runs are reused)
-                   "runs_wall_time_s": round(sum(run["wall_time_s"] or 0 for run in runs), 1),
-                   "run_commits": sorted({run["commit"] for run in runs})})
-    out = ROOT / "results" / "bench"
-    write_json_atomic(out / "text_vectors.json", record)
-    write_text_atomic(out / "text_vectors.md", table(record))
-    print(table(record))
+    compare_with_first(record["encoders"], args.seeds)
+    record.update(provenance(record["encoders"], start))
+    write_outputs("text_vectors", record, table(record))
     return 0
 
 

@@ -42,3 +42,12 @@ def require_datasets(*config_names: str) -> Path:
         pytest.skip(f"dataset(s) {missing} not under the data root {root} "
                     f"(looked for {[dataset_folder(n) for n in missing]}); see docs/datasets.md")
     return root
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two pytest workers on a 2-core machine: one thread each (and in every process a
+    # test starts), so the workers share the cores instead of oversubscribing them
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)

@@ -11,7 +11,7 @@ from conftest import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
 
-from faults import RUN, drill, run, train_command, write_synthetic_dataset  # noqa: E402
+from faults import RUN, drill, train_command, write_synthetic_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,11 @@ def test_kill_9_during_a_tokenizer_fit_leaves_no_artefact(tmp_path):
                             f"data.root={tmp_path}", "data.directory=.", "data.name=Synthetic", "data.dataset=synthetic",
                             "tokenizer=rqvae", "tokenizer.vectors=none", "tokenizer.steps=100000",
                             f"tokenizers_dir={tokenizers}", f"results_dir={tmp_path / 'results'}"],
-                           cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(8)  # imports, data, then deep inside the 100k-step fit
+                           cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in fit.stderr:  # the codebooks' k-means initialisation: the fit itself has begun
+        if "k-means init" in line:
+            break
+    time.sleep(1)  # deep inside the 100k-step fit
     assert fit.poll() is None, "the fit ended before it could be killed"
     fit.kill()
     fit.wait()
@@ -45,32 +48,49 @@ def test_kill_9_during_a_tokenizer_fit_leaves_no_artefact(tmp_path):
 
 
 def test_a_second_process_cannot_train_the_same_run(tmp_path):
+    """While a run trains (a child process holding its lock), this process is refused the same run."""
+    from genrec.config import compose
+    from genrec.errors import ArtefactError
+    from genrec.training.pipeline import train_run
+
     write_synthetic_dataset(tmp_path)
-    first = subprocess.Popen(train_command(tmp_path, 400), cwd=REPO, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+    command = train_command(tmp_path, 100000)  # far longer than the test: the first run still trains when killed
+    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
     lock = tmp_path / "checkpoints" / RUN / ".lock"
-    while first.poll() is None and not lock.exists():
-        time.sleep(0.05)
-    second = subprocess.run(train_command(tmp_path, 400), cwd=REPO, capture_output=True, text=True)
-    first.kill()
-    first.wait()
-    assert second.returncode == 2 and "is being trained by pid" in second.stderr
+    try:
+        while first.poll() is None and not (lock.exists() and lock.read_text().startswith("pid ")):
+            time.sleep(0.05)
+        assert first.poll() is None, "the first run ended before the lock was tried"
+        with pytest.raises(ArtefactError, match=f"is being trained by pid {first.pid}"):
+            train_run(compose(command[2:]))
+    finally:
+        first.kill()
+        first.wait()
 
 
 def test_resume_without_a_checkpoint_is_refused(tmp_path):
+    from genrec.config import compose
+    from genrec.errors import ConfigError
+    from genrec.training.pipeline import train_run
+
     write_synthetic_dataset(tmp_path)
-    with pytest.raises(RuntimeError, match="exited 2"):
-        run(train_command(tmp_path, 10, "trainer.resume=true"))
+    with pytest.raises(ConfigError, match="trainer.resume=true, but .*last.ckpt does not exist"):
+        train_run(compose(train_command(tmp_path, 10, "trainer.resume=true")[2:]))
 
 
 def test_early_stopping_inside_the_first_epoch_ends_the_run_normally(tmp_path):
     """Lightning leaves EarlyStopping.stopped_epoch at 0 when the stop comes in epoch 0; the run
-    must still end as early-stopped (exit 0, a report), not as if it were interrupted."""
+    must still end as early-stopped (a report, not a paused run), not as if it were interrupted."""
     import json
+
+    from genrec.config import compose
+    from genrec.training.pipeline import train_run
 
     write_synthetic_dataset(tmp_path)
     # a learning rate of 1e-12 never improves on the first check: patience 2 stops at the third
-    assert run(train_command(tmp_path, 2000, "trainer.patience=2", "generator.lr=1e-12")) == 0
+    result = train_run(compose(train_command(tmp_path, 2000, "trainer.patience=2", "generator.lr=1e-12")[2:]))
+    assert not result["train"]["paused"]
     train = json.loads((tmp_path / "results" / RUN / "metrics.json").read_text())["train"]
     assert train["stop_reason"] == "early_stopping" and train["steps"] == 60  # inside the first epoch (~110 steps)
 

@@ -1,0 +1,111 @@
+"""Comparing arms (encoders, training recipes, ...) over the same generator seeds: run each arm's
+seeds at a fixed step count, summarise test metrics as mean ± sd, and compare every arm with the
+first on the same seeds (paired difference, wins, paired t). Shared by bench/text_vectors.py and
+bench/tiger_recipe.py.
+
+A fixed step count with no wall-clock cap gives every run the same training whatever the
+machine's load, so runs may go side by side (``jobs``; then one torch thread each).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+from rows import ROOT, run_parallel
+
+from genrec.run_info import git_commit, hardware, versions
+
+METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
+COMPARED = ("recall@10", "ndcg@10")
+
+
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def paired(base: list[float], other: list[float]) -> dict:
+    """Mean difference (other - base) over the same seeds, its paired t and how many seeds ``other`` wins."""
+    diffs = [b - a for a, b in zip(base, other)]
+    mean, sd = mean_sd(diffs)
+    t = mean / (sd / len(diffs) ** 0.5) if sd > 0 else None
+    return {"mean_difference": mean, "paired_t": t, "wins": sum(d > 0 for d in diffs), "of": len(diffs)}
+
+
+def run_seeds(runs: dict, results_dir: str, jobs: int = 1) -> dict:
+    """``{key (a seed, or (arm, seed)): (run name, train.py arguments)}``: train each run whose report is not yet under
+    ``results_dir`` (``jobs`` at a time; with more than one, one torch thread each), then read
+    every report. A run that fails stops the bench with its log named."""
+    todo = {name: args for name, args in runs.values() if not (ROOT / results_dir / name / "metrics.json").is_file()}
+    if todo:
+        if jobs > 1:
+            os.environ["OMP_NUM_THREADS"] = "1"  # side by side on a CPU: one thread each, no oversubscription
+        started = time.perf_counter()
+        failed = {name: code for name, code in run_parallel(todo, jobs).items() if code != 0}
+        if failed:
+            logs = ", ".join(f"checkpoints/{name}/console.log" for name in failed)
+            raise SystemExit(f"{len(failed)} run(s) failed ({failed}); see {logs}")
+        print(f"{len(todo)} run(s) in {time.perf_counter() - started:.0f} s", flush=True)
+    return {key: json.loads((ROOT / results_dir / name / "metrics.json").read_text()) for key, (name, _) in runs.items()}
+
+
+def seeds_summary(reports: dict[int, dict]) -> dict:
+    """Per seed the test and validation metrics, steps, stop reason, commit and wall time; test mean ± sd."""
+    return {
+        "runs": {seed: {"test": r["test"], "valid": r["valid"], "steps": r["train"].get("steps"),
+                        "stop_reason": r["train"].get("stop_reason"), "commit": r["commit"],
+                        "wall_time_s": r.get("wall_time_s"), "threads": r.get("hardware", {}).get("torch_threads")}
+                 for seed, r in reports.items()},
+        "test": {m: dict(zip(("mean", "sd"), mean_sd([r["test"][m] for r in reports.values()]))) for m in METRICS},
+    }
+
+
+def compare_with_first(arms: dict[str, dict], seeds: list[int]) -> None:
+    """Add ``versus_first`` (paired over ``seeds``) to every arm but the first."""
+    first = next(iter(arms.values()))["runs"]
+    for row in list(arms.values())[1:]:
+        row["versus_first"] = {m: paired([first[s]["test"][m] for s in seeds], [row["runs"][s]["test"][m] for s in seeds])
+                               for m in COMPARED}
+
+
+def versus_cells(row: dict) -> list[str]:
+    """The table cells ``+0.0012 (4/6, t 1.3)`` for each compared metric ("-" for the first arm)."""
+    cells = []
+    for metric in COMPARED:
+        versus = row.get("versus_first", {}).get(metric)
+        if versus is None:
+            cells.append("-")
+            continue
+        t = "-" if versus["paired_t"] is None else f"{versus['paired_t']:.1f}"
+        cells.append(f"{versus['mean_difference']:+.4f} ({versus['wins']}/{versus['of']}, t {t})")
+    return cells
+
+
+def test_cells(row: dict) -> list[str]:
+    return [f"{row['test'][m]['mean']:.4f} ± {row['test'][m]['sd']:.4f}" for m in COMPARED]
+
+
+def provenance(arms: dict[str, dict], start: float) -> dict:
+    """Commit, versions and hardware of this invocation; the runs' own commits and summed wall time."""
+    runs = [run for row in arms.values() for run in row["runs"].values()]
+    return {"commit": git_commit(), "versions": versions(), "hardware": hardware(),
+            "wall_time_s": round(time.perf_counter() - start, 1),  # this invocation (finished runs are reused)
+            "runs_wall_time_s": round(sum(run["wall_time_s"] or 0 for run in runs), 1),
+            "run_commits": sorted({run["commit"] for run in runs})}
+
+
+def commits_text(record: dict) -> str:
+    return ", ".join(c[:7] + ("+dirty" if c.endswith("+dirty") else "") for c in record["run_commits"])
+
+
+def write_outputs(name: str, record: dict, table: str) -> None:
+    """``results/bench/<name>.json`` and ``.md``, and the table on the console."""
+    from genrec.artefacts import write_json_atomic, write_text_atomic
+
+    out = Path(ROOT) / "results" / "bench"
+    write_json_atomic(out / f"{name}.json", record)
+    write_text_atomic(out / f"{name}.md", table)
+    print(table)
