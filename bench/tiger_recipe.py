@@ -9,7 +9,8 @@ paper fixes differently from our configs, or that a user would tune first (issue
 the peak learning rate (paper 0.01; our ML-100K demo .005, our Beauty config .001), dropout
 (paper 0.1), the user token (paper: user ids hashed into 2,000 tokens; ``user_buckets=1`` gives
 every user the same token, so it carries nothing) and the batch (paper 256; at a fixed step count
-a larger batch also sees more samples). The experiment's item codes are fitted once (or reused)
+a larger batch also sees more samples, so ``batch-256-same-samples`` also divides the steps, the
+warm-up and the validation interval by four). The experiment's item codes are fitted once (or reused)
 before any generator run. Each run trains ``--max-steps`` steps with no wall-clock cap, so load
 cannot change its training, and its best validation NDCG@10 checkpoint is tested. Writes the runs
 under ``results/tiger_recipe/<run>/`` and the summary to ``results/bench/tiger_recipe.{json,md}``:
@@ -50,9 +51,19 @@ ARMS = {
     "lr-0.001": ["generator.lr=0.001"],
     "dropout-0": ["generator.dropout=0.0"],
     "no-user-token": ["generator.user_buckets=1"],
-    "batch-256": ["trainer.batch_size=256"],
+    "batch-256": ["trainer.batch_size=256"],  # and so 4x the samples
+    # 4x the batch on the same samples: a quarter of the steps, warm-up and check interval
+    "batch-256-same-samples": ["trainer.batch_size=256", "trainer.max_steps={quarter}", "generator.warmup_steps={warmup}",
+                               "trainer.val_check_interval={check}"],
 }
 OUT = "results/tiger_recipe"
+
+
+def arm_overrides(arm: str, base, max_steps: int) -> list[str]:
+    """The arm's overrides, with the quarter-scaled step counts filled in from the experiment."""
+    scaled = {"quarter": max_steps // 4, "warmup": base.generator.warmup_steps // 4,
+              "check": int(base.trainer.val_check_interval) // 4}
+    return [override.format(**scaled) for override in ARMS[arm]]
 
 
 def table(record: dict) -> str:
@@ -99,11 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     for arm in args.arms:
         for seed in args.seeds:
             run = f"{base.generator.model}-{tokenizer}-{arm}-{args.max_steps}steps-seed{seed}"
-            runs[arm, seed] = (run, [f"experiment={args.experiment}", f"seed={seed}", f"run={run}", *ARMS[arm],
-                                     *training, *overrides])
+            runs[arm, seed] = (run, [f"experiment={args.experiment}", f"seed={seed}", f"run={run}", *training,
+                                     *arm_overrides(arm, base, args.max_steps), *overrides])
     reports = run_seeds(runs, OUT, args.jobs)
     for arm in args.arms:
-        record["arms"][arm] = {"overrides": ARMS[arm], **seeds_summary({s: reports[arm, s] for s in args.seeds})}
+        record["arms"][arm] = {"overrides": arm_overrides(arm, base, args.max_steps), **seeds_summary({s: reports[arm, s] for s in args.seeds})}
     compare_with_first(record["arms"], args.seeds)
     record.update(provenance(record["arms"], start))
     write_outputs("tiger_recipe", record, table(record))
