@@ -9,18 +9,56 @@ machine's load, so runs may go side by side (``jobs``; then one torch thread eac
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
 import time
 from pathlib import Path
 
-from rows import ROOT, run_parallel
+from rows import ROOT, run_parallel, split_overrides
 
 from genrec.run_info import git_commit, hardware, versions
 
 METRICS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
 COMPARED = ("recall@10", "ndcg@10")
+
+
+def bench_parser(description: str, seeds: list[int]) -> argparse.ArgumentParser:
+    """The options every seed-paired bench takes; each adds the option that names its arms."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", default="tiger_ml100k")
+    parser.add_argument("--seeds", nargs="+", type=int, default=seeds)
+    parser.add_argument("--max-steps", type=int, default=1200)
+    parser.add_argument("--jobs", type=int, default=1, help="runs side by side (then one torch thread each)")
+    return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """(the bench's options, the ``key=value`` overrides for every run), wherever the overrides stand."""
+    options, overrides = split_overrides(argv)
+    return parser.parse_args(options), overrides
+
+
+def fixed_steps(max_steps: int, results_dir: str) -> list[str]:
+    """Overrides that train every run exactly ``max_steps`` steps (no clock) and report under ``results_dir``."""
+    return [f"trainer.max_steps={max_steps}", "trainer.max_time_minutes=null", f"results_dir={results_dir}",
+            "evaluation.reference=null"]
+
+
+def record_header(args: argparse.Namespace, tokenizer: str, overrides: list[str]) -> dict:
+    return {"experiment": args.experiment, "tokenizer": tokenizer, "seeds": args.seeds, "max_steps": args.max_steps,
+            "overrides": overrides}
+
+
+def fit_codes_once(tokenizers_dir: str, name: str, fit_args: list[str]) -> None:
+    """Fit ``tokenizers/<name>/`` with ``train.py stage=tokenizer fit_args`` unless it is there: once,
+    before generator runs that would otherwise fit it side by side."""
+    if (ROOT / tokenizers_dir / name).is_dir():
+        return
+    print(f"fitting {name}", flush=True)
+    if run_parallel({name: ["stage=tokenizer", *fit_args]}, jobs=1)[name] != 0:
+        raise SystemExit(f"fitting {name} failed; see checkpoints/{name}/console.log")
 
 
 def mean_sd(values: list[float]) -> tuple[float, float]:
@@ -97,15 +135,25 @@ def provenance(arms: dict[str, dict], start: float) -> dict:
             "run_commits": sorted({run["commit"] for run in runs})}
 
 
-def commits_text(record: dict) -> str:
-    return ", ".join(c[:7] + ("+dirty" if c.endswith("+dirty") else "") for c in record["run_commits"])
+def runs_sentence(record: dict, arms_key: str) -> str:
+    """How the runs were made, from the runs' own records (not from this invocation's options)."""
+    commits = ", ".join(c[:7] + ("+dirty" if c.endswith("+dirty") else "") for c in record["run_commits"])
+    threads = sorted({run.get("threads") or 0 for row in record[arms_key].values() for run in row["runs"].values()})
+    return (f"Generator seeds {record['seeds']}, {record['max_steps']} steps each, best validation NDCG@10 "
+            f"checkpoint tested. Runs at commit {commits}, {record['hardware'].get('cpu', '')} "
+            f"({record['hardware'].get('cpu_count')} cores, {' / '.join(map(str, threads))} torch thread(s) a run), "
+            f"{record['runs_wall_time_s'] / 60:.0f} min of runs.")
 
 
-def write_outputs(name: str, record: dict, table: str) -> None:
-    """``results/bench/<name>.json`` and ``.md``, and the table on the console."""
+def finish(name: str, record: dict, arms_key: str, start: float, table) -> None:
+    """Compare ``record[arms_key]`` with its first arm, add provenance, write ``results/bench/<name>.json``
+    and ``.md`` (``table(record)``) and print the table."""
     from genrec.artefacts import write_json_atomic, write_text_atomic
 
+    compare_with_first(record[arms_key], record["seeds"])
+    record.update(provenance(record[arms_key], start))
+    text = table(record)
     out = Path(ROOT) / "results" / "bench"
     write_json_atomic(out / f"{name}.json", record)
-    write_text_atomic(out / f"{name}.md", table)
-    print(table)
+    write_text_atomic(out / f"{name}.md", text)
+    print(text)

@@ -21,7 +21,6 @@ encoder (the same seeds). ``key=value`` overrides go to every run (e.g. ``traine
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -34,17 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from paired_seeds import (  # noqa: E402
-    commits_text,
-    compare_with_first,
-    provenance,
-    run_seeds,
-    seeds_summary,
-    test_cells,
-    versus_cells,
-    write_outputs,
-)
-from rows import run_parallel, split_overrides  # noqa: E402
+import paired_seeds as paired  # noqa: E402
 
 from genrec.artefacts import read_tensors  # noqa: E402
 from genrec.config import compose  # noqa: E402
@@ -95,10 +84,8 @@ def codes_summary(report: dict) -> dict:
 def table(record: dict) -> str:
     encoders = list(record["encoders"])
     lines = [f"# Text vectors -> item codes -> {record['experiment']}", "",
-             f"Tokenizer `{record['tokenizer']}` fitted once per encoder (seed {TOKENIZER_SEED}); generator seeds "
-             f"{record['seeds']}, {record['max_steps']} steps each, best validation NDCG@10 checkpoint tested. "
-             f"Runs at commit {commits_text(record)}, {record['hardware'].get('cpu', '')} "
-             f"({record['hardware'].get('cpu_count')} cores), {record['runs_wall_time_s'] / 60:.0f} min of generator runs.", "",
+             f"Tokenizer `{record['tokenizer']}` fitted once per encoder (seed {TOKENIZER_SEED}). "
+             f"{paired.runs_sentence(record, 'encoders')}", "",
              "Transition AUC: how often an item's vector is closer to the item that followed it in a training "
              "sequence than to a random item (0.5: chance), on the vectors the tokenizer quantises. Mean cosine: of "
              "random item pairs, raw vectors.", "",
@@ -111,37 +98,26 @@ def table(record: dict) -> str:
                  f"{row['vectors']['mean_cosine']:.2f}", f"{codes['shared_before_extra_level']:.1%}",
                  " / ".join(f"{p:.0f}" for p in codes["perplexity"]),
                  f"{codes['reconstruction_over_variance']:.3f}" if codes["reconstruction_over_variance"] else "-",
-                 *test_cells(row), *versus_cells(row)]
+                 *paired.test_cells(row), *paired.versus_cells(row)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    options, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--experiment", default="tiger_ml100k")
+    parser = paired.bench_parser(__doc__, seeds=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4, 5])
-    parser.add_argument("--max-steps", type=int, default=1200)
-    parser.add_argument("--jobs", type=int, default=1, help="runs side by side (then one torch thread each)")
-    args = parser.parse_args(options)
+    args, overrides = paired.parse(parser, sys.argv[1:] if argv is None else argv)
     base = compose([f"experiment={args.experiment}", *overrides])
     dataset, tokenizer = base.data.dataset, base.tokenizer.name.rsplit("-", 1)[0]
     sequences = load_dataset(base.data).interactions.sequences
-    training = [f"trainer.max_steps={args.max_steps}", "trainer.max_time_minutes=null", f"results_dir={OUT}",
-                "evaluation.reference=null"]
+    training = paired.fixed_steps(args.max_steps, OUT)
     start = time.perf_counter()
-    record = {"experiment": args.experiment, "tokenizer": tokenizer, "seeds": args.seeds, "max_steps": args.max_steps,
-              "overrides": overrides, "encoders": {}}
+    record = {**paired.record_header(args, tokenizer, overrides), "encoders": {}}
     for encoder in args.encoders:
         name = f"{tokenizer}-{encoder}-{dataset}"
         features = [*ENCODERS[encoder], f"tokenizer.name={name}"]
-        if not (ROOT / base.tokenizers_dir / name).is_dir():
-            print(f"{encoder}: fitting {name}", flush=True)
-            fit = [f"experiment={args.experiment}", "stage=tokenizer", f"seed={TOKENIZER_SEED}", *features,
-                   f"results_dir={OUT}", *overrides]
-            if run_parallel({name: fit}, jobs=1)[name] != 0:
-                raise SystemExit(f"fitting {name} failed; see checkpoints/{name}/console.log")
+        paired.fit_codes_once(base.tokenizers_dir, name, [f"experiment={args.experiment}", f"seed={TOKENIZER_SEED}",
+                                                          *features, f"results_dir={OUT}", *overrides])
         report = json.loads((ROOT / base.tokenizers_dir / name / "report.json").read_text())
         vectors = read_tensors(ROOT / base.tokenizers_dir / name / "vectors.safetensors", "tokenizer vectors")["vectors"]
         runs = {}
@@ -149,15 +125,13 @@ def main(argv: list[str] | None = None) -> int:
             run = f"{base.generator.model}-{name}-{args.max_steps}steps-seed{seed}"
             runs[seed] = (run, [f"experiment={args.experiment}", f"seed={seed}", f"run={run}", *features, *training,
                                 *overrides])
-        reports = run_seeds(runs, OUT, args.jobs)
+        reports = paired.run_seeds(runs, OUT, args.jobs)
         record["encoders"][encoder] = {
             "tokenizer": name, "codes": codes_summary(report),
             "vectors": vector_summary(vectors, sequences, report["config"].get("standardize", True)),
-            **seeds_summary(reports),
+            **paired.seeds_summary(reports),
         }
-    compare_with_first(record["encoders"], args.seeds)
-    record.update(provenance(record["encoders"], start))
-    write_outputs("text_vectors", record, table(record))
+    paired.finish("text_vectors", record, "encoders", start, table)
     return 0
 
 

@@ -20,7 +20,6 @@ per arm test Recall/NDCG@10 mean ± sd and the paired difference from the first 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -29,18 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from paired_seeds import (  # noqa: E402
-    commits_text,
-    compare_with_first,
-    mean_sd,
-    provenance,
-    run_seeds,
-    seeds_summary,
-    test_cells,
-    versus_cells,
-    write_outputs,
-)
-from rows import run_parallel, split_overrides  # noqa: E402
+import paired_seeds as paired  # noqa: E402
 
 from genrec.config import compose  # noqa: E402
 
@@ -69,55 +57,42 @@ def arm_overrides(arm: str, base, max_steps: int) -> list[str]:
 def table(record: dict) -> str:
     arms = list(record["arms"])
     lines = [f"# TIGER's training recipe, one setting at a time: {record['experiment']}", "",
-             f"Item codes `{record['tokenizer']}` for every arm; generator seeds {record['seeds']}, "
-             f"{record['max_steps']} steps each, best validation NDCG@10 checkpoint tested; {record['jobs']} run(s) "
-             f"side by side. Runs at commit {commits_text(record)}, {record['hardware'].get('cpu', '')} "
-             f"({record['hardware'].get('cpu_count')} cores), {record['runs_wall_time_s'] / 60:.0f} min of runs.", "",
+             f"Item codes `{record['tokenizer']}` for every arm. {paired.runs_sentence(record, 'arms')}", "",
              f"| arm | overrides | valid N@10 | test R@10 | test N@10 | R@10 vs {arms[0]} (wins, t) | "
              f"N@10 vs {arms[0]} (wins, t) | wall s / run |",
              "|---|---|---|---|---|---|---|---|"]
     for name, row in record["arms"].items():
-        valid = mean_sd([run["valid"]["ndcg@10"] for run in row["runs"].values()])
-        wall = mean_sd([run["wall_time_s"] or 0 for run in row["runs"].values()])[0]
+        valid = paired.mean_sd([run["valid"]["ndcg@10"] for run in row["runs"].values()])
+        wall = paired.mean_sd([run["wall_time_s"] or 0 for run in row["runs"].values()])[0]
         overrides = " ".join(f"`{o}`" for o in row["overrides"]) or "(as configured)"
-        cells = [name, overrides, f"{valid[0]:.4f} ± {valid[1]:.4f}", *test_cells(row), *versus_cells(row),
+        cells = [name, overrides, f"{valid[0]:.4f} ± {valid[1]:.4f}", *paired.test_cells(row), *paired.versus_cells(row),
                  f"{wall:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    options, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--experiment", default="tiger_ml100k")
+    parser = paired.bench_parser(__doc__, seeds=[0, 1, 2, 3, 4])
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--max-steps", type=int, default=1200)
-    parser.add_argument("--jobs", type=int, default=1, help="runs side by side (then one torch thread each)")
-    args = parser.parse_args(options)
+    args, overrides = paired.parse(parser, sys.argv[1:] if argv is None else argv)
     base = compose([f"experiment={args.experiment}", *overrides])
     tokenizer = base.tokenizer.name
-    if not (ROOT / base.tokenizers_dir / tokenizer).is_dir():  # once, before runs that could fit it side by side
-        fit = [f"experiment={args.experiment}", "stage=tokenizer", f"results_dir={OUT}", *overrides]
-        if run_parallel({tokenizer: fit}, jobs=1)[tokenizer] != 0:
-            raise SystemExit(f"fitting {tokenizer} failed; see checkpoints/{tokenizer}/console.log")
-    training = [f"trainer.max_steps={args.max_steps}", "trainer.max_time_minutes=null", f"results_dir={OUT}",
-                "evaluation.reference=null"]
+    paired.fit_codes_once(base.tokenizers_dir, tokenizer, [f"experiment={args.experiment}", f"results_dir={OUT}",
+                                                           *overrides])
+    training = paired.fixed_steps(args.max_steps, OUT)
     start = time.perf_counter()
-    record = {"experiment": args.experiment, "tokenizer": tokenizer, "seeds": args.seeds, "max_steps": args.max_steps,
-              "jobs": args.jobs, "overrides": overrides, "arms": {}}
+    record = {**paired.record_header(args, tokenizer, overrides), "arms": {}}
     runs = {}  # every arm's runs first, so that --jobs fills the machine across arms
     for arm in args.arms:
         for seed in args.seeds:
             run = f"{base.generator.model}-{tokenizer}-{arm}-{args.max_steps}steps-seed{seed}"
             runs[arm, seed] = (run, [f"experiment={args.experiment}", f"seed={seed}", f"run={run}", *training,
                                      *arm_overrides(arm, base, args.max_steps), *overrides])
-    reports = run_seeds(runs, OUT, args.jobs)
+    reports = paired.run_seeds(runs, OUT, args.jobs)
     for arm in args.arms:
-        record["arms"][arm] = {"overrides": arm_overrides(arm, base, args.max_steps), **seeds_summary({s: reports[arm, s] for s in args.seeds})}
-    compare_with_first(record["arms"], args.seeds)
-    record.update(provenance(record["arms"], start))
-    write_outputs("tiger_recipe", record, table(record))
+        summary = paired.seeds_summary({seed: reports[arm, seed] for seed in args.seeds})
+        record["arms"][arm] = {"overrides": arm_overrides(arm, base, args.max_steps), **summary}
+    paired.finish("tiger_recipe", record, "arms", start, table)
     return 0
 
 
