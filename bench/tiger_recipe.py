@@ -6,15 +6,19 @@ changed per arm, over several generator seeds at a fixed step count.
 
 The first arm is the experiment as configured; every other arm changes one setting that TIGER's
 paper fixes differently from our configs, or that a user would tune first (issue #13 §4):
-the peak learning rate (paper 0.01; our ML-100K demo .005, our Beauty config .001), dropout
-(paper 0.1), the user token (paper: user ids hashed into 2,000 tokens; ``user_buckets=1`` gives
-every user the same token, so it carries nothing) and the batch (paper 256; at a fixed step count
-a larger batch also sees more samples, so ``batch-256-same-samples`` also divides the steps, the
-warm-up and the validation interval by four). The experiment's item codes are fitted once (or reused)
-before any generator run. Each run trains ``--max-steps`` steps with no wall-clock cap, so load
-cannot change its training, and its best validation NDCG@10 checkpoint is tested. Writes the runs
-under ``results/tiger_recipe/<run>/`` and the summary to ``results/bench/tiger_recipe.{json,md}``:
-per arm test Recall/NDCG@10 mean ± sd and the paired difference from the first arm (the same seeds).
+the peak learning rate (paper 0.01; our ML-100K demo .005, our Beauty config .001), the warm-up
+(paper 10k of 200k steps; ``warmup-quarter`` / ``warmup-4x`` divide / multiply the experiment's by four;
+under inverse-sqrt decay the warm-up also sets how low the rate ends), dropout (paper 0.1), the user
+token (paper: user ids hashed into 2,000 tokens; ``user_buckets=1`` gives every user the same token,
+so it carries nothing) and the batch (paper 256). At a fixed step count a larger batch also sees more
+samples, so ``batch-256-same-samples`` also divides the steps, the warm-up and the validation interval
+by four, and ``steps-4x`` gives the configured batch the samples of ``batch-256`` (it may stop sooner
+on the experiment's validation patience); ``batch-256-lr-0.01`` is the paper's batch with its rate.
+The experiment's item codes are fitted once (or reused) before any generator run. Each run trains
+``--max-steps`` steps with no wall-clock cap, so load cannot change its training, and its best
+validation NDCG@10 checkpoint is tested. Writes the runs under ``results/tiger_recipe/<run>/`` and
+the summary to ``results/bench/tiger_recipe.{json,md}``: per arm test Recall/NDCG@10 mean ± sd and
+the paired difference from the first arm (the same seeds).
 ``key=value`` overrides go to every run (e.g. ``trainer.accelerator=gpu``).
 """
 
@@ -39,18 +43,26 @@ ARMS = {
     "lr-0.001": ["generator.lr=0.001"],
     "dropout-0": ["generator.dropout=0.0"],
     "no-user-token": ["generator.user_buckets=1"],
+    # warm-up (paper: 10k of 200k steps): inverse-sqrt keeps the peak rate for warmup_steps steps, so the
+    # warm-up also sets how far the rate has decayed by the end (sqrt(warmup / steps) of the peak)
+    "warmup-quarter": ["generator.warmup_steps={warmup_quarter}"],
+    "warmup-4x": ["generator.warmup_steps={warmup_quadruple}"],
     "batch-256": ["trainer.batch_size=256"],  # and so 4x the samples
+    "batch-256-lr-0.01": ["trainer.batch_size=256", "generator.lr=0.01"],  # the paper's batch with its rate
+    # 4x the samples at the configured batch: is batch-256's gain the batch or the samples?
+    "steps-4x": ["trainer.max_steps={steps_quadruple}"],
     # 4x the batch on the same samples: a quarter of the steps, warm-up and check interval
-    "batch-256-same-samples": ["trainer.batch_size=256", "trainer.max_steps={quarter}", "generator.warmup_steps={warmup}",
-                               "trainer.val_check_interval={check}"],
+    "batch-256-same-samples": ["trainer.batch_size=256", "trainer.max_steps={steps_quarter}",
+                               "generator.warmup_steps={warmup_quarter}", "trainer.val_check_interval={check_quarter}"],
 }
 OUT = "results/tiger_recipe"
 
 
 def arm_overrides(arm: str, base, max_steps: int) -> list[str]:
     """The arm's overrides, with the quarter-scaled step counts filled in from the experiment."""
-    scaled = {"quarter": max_steps // 4, "warmup": base.generator.warmup_steps // 4,
-              "check": int(base.trainer.val_check_interval) // 4}
+    warmup = base.generator.warmup_steps
+    scaled = {"steps_quarter": max_steps // 4, "steps_quadruple": max_steps * 4, "warmup_quarter": warmup // 4,
+              "warmup_quadruple": warmup * 4, "check_quarter": int(base.trainer.val_check_interval) // 4}
     return [override.format(**scaled) for override in ARMS[arm]]
 
 
