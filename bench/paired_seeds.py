@@ -95,10 +95,25 @@ def seeds_summary(reports: dict[int, dict]) -> dict:
     return {
         "runs": {seed: {"test": r["test"], "valid": r["valid"], "steps": r["train"].get("steps"),
                         "stop_reason": r["train"].get("stop_reason"), "commit": r["commit"],
-                        "wall_time_s": r.get("wall_time_s"), "threads": r.get("hardware", {}).get("torch_threads")}
+                        "wall_time_s": r.get("wall_time_s"), "threads": r.get("hardware", {}).get("torch_threads"),
+                        "codes": r.get("item_codes", {}).get("fingerprint")}  # None in reports before 2026-12-07
                  for seed, r in reports.items()},
         "test": {m: dict(zip(("mean", "sd"), mean_sd([r["test"][m] for r in reports.values()]))) for m in METRICS},
     }
+
+
+def require_same_codes(arms: dict[str, dict]) -> None:
+    """Stop when the runs of a bench whose arms share one tokenizer read different codes (a refit
+    between runs): their differences would mix the recipe with the codes. Runs whose report
+    predates the codes fingerprint are not checked."""
+    fingerprints = {}
+    for arm, row in arms.items():
+        for seed, run in row["runs"].items():
+            if run.get("codes"):
+                fingerprints.setdefault(run["codes"], []).append(f"{arm} seed {seed}")
+    if len(fingerprints) > 1:
+        found = "; ".join(f"{code}: {', '.join(runs)}" for code, runs in fingerprints.items())
+        raise SystemExit(f"the runs read different item codes ({found}); delete the stale runs' results and rerun")
 
 
 def compare_with_first(arms: dict[str, dict], seeds: list[int]) -> None:
@@ -138,8 +153,12 @@ def provenance(arms: dict[str, dict], start: float) -> dict:
 def runs_sentence(record: dict, arms_key: str) -> str:
     """How the runs were made, from the runs' own records (not from this invocation's options)."""
     commits = ", ".join(c[:7] + ("+dirty" if c.endswith("+dirty") else "") for c in record["run_commits"])
-    threads = sorted({run.get("threads") or 0 for row in record[arms_key].values() for run in row["runs"].values()})
-    return (f"Generator seeds {record['seeds']}, {record['max_steps']} steps each, best validation NDCG@10 "
+    runs = [run for row in record[arms_key].values() for run in row["runs"].values()]
+    threads = sorted({run.get("threads") or 0 for run in runs})
+    steps = f"{record['max_steps']} steps each"
+    if any(run.get("steps") not in (None, record["max_steps"]) for run in runs):
+        steps += " unless the arm's steps say otherwise"
+    return (f"Generator seeds {record['seeds']}, {steps}, best validation NDCG@10 "
             f"checkpoint tested. Runs at commit {commits}, {record['hardware'].get('cpu', '')} "
             f"({record['hardware'].get('cpu_count')} cores, {' / '.join(map(str, threads))} torch thread(s) a run), "
             f"{record['runs_wall_time_s'] / 60:.0f} min of runs.")

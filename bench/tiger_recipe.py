@@ -66,18 +66,24 @@ def arm_overrides(arm: str, base, max_steps: int) -> list[str]:
     return [override.format(**scaled) for override in ARMS[arm]]
 
 
+def steps_cell(row: dict) -> str:
+    """The steps the arm's runs trained: one number, or the range when some stopped on the plateau."""
+    steps = sorted(run["steps"] for run in row["runs"].values())
+    return f"{steps[0]}" if steps[0] == steps[-1] else f"{steps[0]}-{steps[-1]}"
+
+
 def table(record: dict) -> str:
     arms = list(record["arms"])
     lines = [f"# TIGER's training recipe, one setting at a time: {record['experiment']}", "",
              f"Item codes `{record['tokenizer']}` for every arm. {paired.runs_sentence(record, 'arms')}", "",
-             f"| arm | overrides | valid N@10 | test R@10 | test N@10 | R@10 vs {arms[0]} (wins, t) | "
+             f"| arm | overrides | steps | valid N@10 | test R@10 | test N@10 | R@10 vs {arms[0]} (wins, t) | "
              f"N@10 vs {arms[0]} (wins, t) | wall s / run |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, row in record["arms"].items():
         valid = paired.mean_sd([run["valid"]["ndcg@10"] for run in row["runs"].values()])
         wall = paired.mean_sd([run["wall_time_s"] or 0 for run in row["runs"].values()])[0]
         overrides = " ".join(f"`{o}`" for o in row["overrides"]) or "(as configured)"
-        cells = [name, overrides, f"{valid[0]:.4f} ± {valid[1]:.4f}", *paired.test_cells(row), *paired.versus_cells(row),
+        cells = [name, overrides, steps_cell(row), f"{valid[0]:.4f} ± {valid[1]:.4f}", *paired.test_cells(row), *paired.versus_cells(row),
                  f"{wall:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -104,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     for arm in args.arms:
         summary = paired.seeds_summary({seed: reports[arm, seed] for seed in args.seeds})
         record["arms"][arm] = {"overrides": arm_overrides(arm, base, args.max_steps), **summary}
+    paired.require_same_codes(record["arms"])
     paired.finish("tiger_recipe", record, "arms", start, table)
     return 0
 

@@ -75,6 +75,7 @@ def test_cli_trains_evaluates_and_exports_embeddings(tmp_path):
     for key in ("valid", "test", "config", "seed", "commit", "versions", "hardware", "wall_time_s"):
         assert key in report
     assert report["dataset"]["users"] == 943 and 0 <= report["test"]["ndcg@10"] <= 1
+    assert "item_codes" not in report  # SASRec reads no item codes
     vectors, meta = load_item_vectors(tmp_path / "ckpt" / "cli_smoke", report["dataset"]["fingerprint"])
     assert vectors.shape == (1682, 64)
     with pytest.raises(ArtefactError, match="not on the one loaded"):

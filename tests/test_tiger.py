@@ -150,6 +150,9 @@ def test_cli_trains_tiger_and_recommends_from_the_checkpoint(tmp_path):
     assert report["config"]["generator"]["model"] == "tiger" and report["train"]["steps"] == 5
     assert report["train"]["samples_per_s"] > 0 and report["eval"]["users_per_s"] > 0
     assert (tmp_path / "tokenizers" / "random-ml100k" / "codes.safetensors").is_file()
+    fitted = json.loads((tmp_path / "tokenizers" / "random-ml100k" / "item_codes.json").read_text())
+    assert report["item_codes"]["name"] == "random-ml100k" and report["item_codes"]["scheme"] == "random"
+    assert report["item_codes"]["fingerprint"] == fitted["fingerprint"]  # which codes the run read
 
     # continue the run: steps go on from last.ckpt, the first part's learning curve survives
     run = tmp_path / "ckpt" / "tiger-random-ml100k"

@@ -4,13 +4,16 @@ The file's shape is fixed, since every benchmark reads it::
 
     {"valid": {...}, "test": {"recall@10": ..., "ndcg@10": ..., ...},
      "config": {...}, "seed": 42, "commit": "...", "versions": {...},
-     "hardware": {...}, "wall_time_s": ..., plus run details (dataset, train, eval)}
+     "hardware": {...}, "wall_time_s": ..., plus run details (dataset, train, eval, and for a
+     generator over item codes ``item_codes``: the tokenizer's name, scheme and codes fingerprint)}
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from omegaconf import OmegaConf
 
 from genrec.artefacts import write_json_atomic
 from genrec.run_info import git_commit, hardware, versions
@@ -28,6 +31,18 @@ def build_report(valid: dict, test: dict, config: dict, seed: int, wall_time_s: 
         "wall_time_s": round(wall_time_s, 2),
         **details,
     }
+
+
+def item_codes_details(model, cfg) -> dict:
+    """``{"item_codes": {name, scheme, levels, fingerprint}}`` for a generator over item codes, so two
+    runs' reports say whether they read the same codes (a refit under the same name may differ);
+    ``{}`` for a model without codes (SASRec)."""
+    codes = getattr(model, "item_codes", None)
+    if codes is None:
+        return {}
+    name = OmegaConf.select(cfg, "tokenizer.name")
+    return {"item_codes": {"name": name, "scheme": codes.scheme, "levels": codes.codebook_sizes,
+                           "fingerprint": codes.fingerprint}}
 
 
 def write_report(results_dir: Path, run: str, report: dict) -> Path:

@@ -25,7 +25,13 @@ from genrec.errors import ArtefactError, ConfigError, Interrupted
 from genrec.evaluation.evaluator import evaluate_model, rank_targets
 from genrec.evaluation.learning_curve import plot_curve, read_curve
 from genrec.evaluation.metrics import metrics_from_ranks
-from genrec.evaluation.report import build_report, format_table, reference_test_metrics, write_report
+from genrec.evaluation.report import (
+    build_report,
+    format_table,
+    item_codes_details,
+    reference_test_metrics,
+    write_report,
+)
 from genrec.registry import lookup
 from genrec.run_info import git_commit
 from genrec.training.engine import (
@@ -259,7 +265,8 @@ def train_run(cfg: DictConfig) -> dict:
                                                "run": cfg.run, "checkpoint": str(best)})
         report = build_report(
             results["valid"], results["test"], to_dict(cfg), cfg.seed, time.perf_counter() - start,
-            dataset=dataset_info, train=train, eval=results["eval"], **results["extra"],
+            dataset=dataset_info, train=train, eval=results["eval"], **item_codes_details(model, cfg),
+            **results["extra"],
         )
         return publish(cfg, report)
 
@@ -281,7 +288,8 @@ def evaluate_saved_run(run: str, checkpoints_dir: str = "checkpoints", overrides
     report = build_report(
         results["valid"], results["test"], to_dict(cfg), cfg.seed, time.perf_counter() - start,
         dataset={"name": datamodule.dataset.name, "fingerprint": datamodule.dataset.fingerprint()},
-        checkpoint=str(checkpoint), eval=results["eval"], **results["extra"],
+        checkpoint=str(checkpoint), eval=results["eval"], **item_codes_details(model, cfg),
+        **results["extra"],
     )
     previous = Path(cfg.results_dir) / cfg.run / "metrics.json"
     if previous.is_file():  # keep the training record of the run being re-evaluated
