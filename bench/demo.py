@@ -64,9 +64,11 @@ def main() -> int:
         if args.with_tests:
             test_s, test_rc, test_out = timed(["make", "test"], clone, env)
             summary = [line for line in test_out.splitlines() if re.search(r"\d+ (passed|failed)", line)]
+            lines = test_out.splitlines()
             record["make_test"] = {"wall_time_s": test_s, "exit_code": test_rc, "summary": summary[-1:] or [],
-                                   "skipped": [line for line in test_out.splitlines() if line.startswith("SKIPPED")]}
-            print(test_out[-2500:])
+                                   "failed": [line for line in lines if line.startswith(("FAILED", "ERROR"))],
+                                   "skipped": [line for line in lines if line.startswith("SKIPPED")]}
+            print(failure_section(test_out) if test_rc else test_out[-2500:])
     record.update({"commit": commit, "versions": versions(), "hardware": hardware()})
     write_json_atomic(ROOT / "results" / "demo.json", record)
     print(json.dumps({k: record.get(k) for k in ("wall_time_s", "exit_code", "make_test")}, indent=1))
@@ -75,6 +77,13 @@ def main() -> int:
         print(f"demo test recall@10 {test['recall@10']:.4f}, ndcg@10 {test['ndcg@10']:.4f} "
               f"(SASRec {record['reference']['test']['recall@10']:.4f})")
     return 0 if demo_rc == 0 and record.get("make_test", {}).get("exit_code", 0) == 0 else 1
+
+
+def failure_section(output: str) -> str:
+    """pytest's tracebacks (from its FAILURES / ERRORS banner to the end), so a failing test in the
+    fresh clone can be read here; the output's last 2,500 characters when there is no banner."""
+    match = re.search(r"^=+ (FAILURES|ERRORS) =+$", output, flags=re.MULTILINE)
+    return output[match.start():] if match else output[-2500:]
 
 
 def _tokenizer_seconds(output: str) -> float | None:
