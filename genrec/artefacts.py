@@ -18,20 +18,49 @@ from safetensors.torch import load_file, save_file
 from genrec.errors import ArtefactError
 
 
-def _atomic(path: Path, write) -> None:
+def _default_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 less the process umask (read, then restored)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def temporary_beside(path: Path, suffix: str = ".tmp") -> Path:
+    """A new empty hidden file in ``path``'s folder, to be renamed over ``path`` once written.
+    It gets the mode a plainly created file would: ``mkstemp`` makes files only their owner can
+    read (0o600), which a rename would carry to the artefact."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     try:
-        write(Path(tmp))
+        os.fchmod(fd, _default_file_mode())
+    finally:
+        os.close(fd)
+    return Path(tmp)
+
+
+def give_plain_file_modes(folder: Path) -> None:
+    """Every file below ``folder`` gets the mode a plainly created file would (libraries such as
+    safetensors and ``save_pretrained`` write owner-only files)."""
+    mode = _default_file_mode()
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
+def write_atomic(path: Path, write) -> None:
+    """``write(tmp)`` into a temporary file beside ``path``, then rename it over ``path``."""
+    tmp = temporary_beside(Path(path))
+    try:
+        write(tmp)
+        os.chmod(tmp, _default_file_mode())  # again: safetensors writes a file of its own, owner-only
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    _atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -40,7 +69,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def write_tensors_atomic(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    _atomic(Path(path), lambda tmp: save_file(tensors, str(tmp)))
+    write_atomic(Path(path), lambda tmp: save_file(tensors, str(tmp)))
 
 
 def read_json(path: Path, what: str) -> dict:

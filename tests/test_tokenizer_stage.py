@@ -1,6 +1,8 @@
 """`python train.py stage=tokenizer ...` end to end on a small catalogue with real text vectors."""
 
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -46,6 +48,10 @@ def test_fit_save_report_and_reload(fixture_root):
     assert report["collision_rate_after"] == 0.0 and report["vector_dim"] == 384  # MiniLM
     assert (folder / "report.png").stat().st_size > 1000
     assert (fixture_root / "results" / "tokenizers" / "rqkmeans-beauty_lcrec.json").is_file()
+    umask = os.umask(0o022)  # the fit inherited this process's umask
+    os.umask(umask)
+    for path in [*folder.iterdir(), fixture_root / "results" / "tokenizers" / "rqkmeans-beauty_lcrec.json"]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path  # not mkstemp's or safetensors' 0o600
     cfg = compose(["data=beauty_lcrec", f"data.root={fixture_root / 'data'}"])
     codes = ItemCodes.load(folder, dataset_fingerprint=load_dataset(cfg.data).fingerprint())
     assert codes.n_items == len(TITLES) and codes.n_levels == 3  # 2 levels + TIGER's extra level

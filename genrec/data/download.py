@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from genrec.artefacts import temporary_beside
 from genrec.data.root import resolve_data_root
 from genrec.errors import DataError
 
@@ -87,10 +87,9 @@ def download(remote: RemoteFile, directory: Path) -> Path:
         if checksum:
             verify_checksum(target, checksum)
         return target
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{remote.filename}.", suffix=".part")
-    tmp = Path(tmp_name)
+    tmp = temporary_beside(target, suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(remote.url, timeout=60) as response:
+        with open(tmp, "wb") as out, urllib.request.urlopen(remote.url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=remote.filename) as bar:
                 for chunk in iter(lambda: response.read(1 << 20), b""):

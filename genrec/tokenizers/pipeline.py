@@ -17,7 +17,14 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from genrec.artefacts import check_writable, read_json, read_tensors, write_json_atomic, write_tensors_atomic
+from genrec.artefacts import (
+    check_writable,
+    give_plain_file_modes,
+    read_json,
+    read_tensors,
+    write_json_atomic,
+    write_tensors_atomic,
+)
 from genrec.config import to_dict
 from genrec.data import RecDataset, load_dataset
 from genrec.errors import ArtefactError, ConfigError, DataError
@@ -135,7 +142,8 @@ def check_artefact_folder(root: Path) -> None:
 def replace_folder(staged: Path, target: Path) -> None:
     """Put the complete folder ``staged`` at ``target`` by renames: a reader sees the old folder, no
     folder, or the new one, never a mix (a kill between the renames leaves no folder, so the next
-    run fits again)."""
+    run fits again). Its files get plain modes, readable as the umask allows."""
+    give_plain_file_modes(staged)
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
     if target.exists():
         os.replace(target, old)

@@ -13,13 +13,12 @@ They are written atomically and read back with ``torch.load(weights_only=True)``
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
+from genrec.artefacts import write_atomic
 from genrec.errors import ArtefactError
 
 FAST_PATH_KEY = "fast_path"
@@ -40,16 +39,8 @@ class LoopState:
     parts: int = 1  # processes this run has been trained in
 
 
-def _atomic_save(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _save(obj: dict, path: Path) -> None:
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def checkpoint_body(model, state: LoopState) -> dict:
@@ -62,12 +53,12 @@ def checkpoint_body(model, state: LoopState) -> dict:
 
 
 def save_best(path: Path, model, state: LoopState) -> None:
-    _atomic_save({**checkpoint_body(model, state), FAST_PATH_KEY: {"kind": "best"}}, path)
+    _save({**checkpoint_body(model, state), FAST_PATH_KEY: {"kind": "best"}}, path)
 
 
 def save_last(path: Path, model, optimizer_state: dict, state: LoopState, rng: dict) -> None:
-    _atomic_save({**checkpoint_body(model, state), "optimizer": optimizer_state,
-                  FAST_PATH_KEY: {"kind": "last", "state": asdict(state), "rng": rng}}, path)
+    _save({**checkpoint_body(model, state), "optimizer": optimizer_state,
+           FAST_PATH_KEY: {"kind": "last", "state": asdict(state), "rng": rng}}, path)
 
 
 def load_last(path: Path) -> tuple[dict, LoopState, dict]:
