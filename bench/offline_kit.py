@@ -4,7 +4,7 @@ of 16 MiB back).
 
 Here, with a package index and the data root::
 
-    python bench/offline_kit.py pack --datasets beauty --tokenizers rqvae-beauty \
+    python bench/offline_kit.py pack --datasets beauty --tokenizers rqvae-beauty [--codes-only] \
         [--runs tiger-rqvae-beauty] [--gguf smollm2-135m] [--out .kit] [--limit-mib 56]
 
 writes ``.kit/part1``, ``.kit/part2``, ... each at most ``--limit-mib``: the wheels of genrec's
@@ -55,6 +55,7 @@ WHEELS = {"omegaconf": "omegaconf", "vector-quantize-pytorch": "vector_quantize_
 PIECE_MIB = 15  # what comes back: 16 MiB a file
 KIT_PIECE_MIB = 8  # what goes: small pieces fill the uploads tightly
 KIT_MANIFEST = "kit.json"
+VECTORS_FILE = "vectors.safetensors"  # as genrec.tokenizers.pipeline names it (that module needs omegaconf, which setup may install)
 
 
 def download_wheels(cache: Path) -> list[Path]:
@@ -101,7 +102,8 @@ def collect(args, pieces: Path) -> list[tuple[str, Path]]:
         if not (folder / "item_codes.json").is_file():
             raise GenrecError(f"{folder}: not fitted (no item_codes.json); fit it first: python train.py "
                               f"stage=tokenizer data=<dataset> tokenizer=<scheme>")
-        items += [(f"tokenizers/{name}/{f.relative_to(folder)}", f) for f in sorted(folder.rglob("*")) if f.is_file()]
+        items += [(f"tokenizers/{name}/{f.relative_to(folder)}", f) for f in sorted(folder.rglob("*"))
+                  if f.is_file() and not (args.codes_only and f.name == VECTORS_FILE)]
     for run in args.runs:
         written = travel.pack(Path(args.repo) / "checkpoints" / run, pieces / "runs" / run, args.piece_mib)
         items += [(f"runs/{run}/{p.name}", p) for p in written]
@@ -238,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("pack")
     p.add_argument("--datasets", nargs="*", default=[])
     p.add_argument("--tokenizers", nargs="*", default=[])
+    p.add_argument("--codes-only", action="store_true",
+                   help=f"tokenizer folders without {VECTORS_FILE} (~20 MB each on Amazon): TIGER and the "
+                        "LC-Rec/STORE rows read only the codes; PRORec, EAGER-LLM's GCT and projected-centroid "
+                        "initialisation need the vectors")
     p.add_argument("--runs", nargs="*", default=[], help="checkpoints/<run> to resume there")
     p.add_argument("--gguf", nargs="*", default=[], help="offline backbone aliases (genrec.llm.backbone.OFFLINE)")
     p.add_argument("--data-root", default=None, help="default: $GENREC_DATA_DIR")

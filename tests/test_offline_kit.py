@@ -80,6 +80,20 @@ def test_a_kit_travels_in_small_parts_and_results_come_back(tmp_path):
         (there / "checkpoints" / "tiger-toy" / "last.ckpt").read_bytes()
 
 
+def test_a_codes_only_kit_leaves_the_tokenizer_vectors_behind(tmp_path):
+    here = fake_repo(tmp_path / "here")
+    (here / "tokenizers" / "rqvae-toy" / offline_kit.VECTORS_FILE).write_bytes(os.urandom(100_000))
+    fake_wheels(tmp_path / "wheels")
+    packed = {}
+    for flag in ([], ["--codes-only"]):
+        kit = tmp_path / f"kit{len(flag)}"
+        assert offline_kit.main(["pack", "--tokenizers", "rqvae-toy", "--wheel-cache", str(tmp_path / "wheels"),
+                                 "--out", str(kit), "--repo", str(here), *flag]) == 0
+        packed[bool(flag)] = {p.relative_to(kit / "part1").as_posix() for p in (kit / "part1").rglob("*")}
+    assert "tokenizers/rqvae-toy/vectors.safetensors" in packed[False]
+    assert packed[False] - packed[True] == {"tokenizers/rqvae-toy/vectors.safetensors"}  # all else travels
+
+
 def test_an_unfitted_tokenizer_or_unknown_dataset_is_refused_before_anything_is_written(tmp_path, capsys):
     here = fake_repo(tmp_path / "here")
     fake_wheels(tmp_path / "wheels")

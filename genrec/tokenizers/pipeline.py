@@ -221,5 +221,6 @@ def load_tokenizer_vectors(cfg: DictConfig, item_codes: ItemCodes) -> torch.Tens
     report = read_json(directory / "report.json", "tokenizer report")
     if report.get("codes_fingerprint") != item_codes.fingerprint or not (directory / VECTORS_FILE).is_file():
         raise ArtefactError(f"{directory / VECTORS_FILE} is missing or belongs to other codes; refit the tokenizer "
-                            f"(python train.py stage=tokenizer tokenizer={cfg.tokenizer.name.rsplit('-', 1)[0]} ...)")
+                            f"(python train.py stage=tokenizer tokenizer={cfg.tokenizer.name.rsplit('-', 1)[0]} ...), "
+                            f"or, on an offline kit, pack it without --codes-only")
     return read_tensors(directory / VECTORS_FILE, "tokenizer vectors")["vectors"]
