@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -91,19 +92,26 @@ def dataset_folder(dataset: str, data_root: Path) -> tuple[Path, str]:
     return data_root / directory, directory
 
 
+def files_under(folder: Path) -> list[Path]:
+    """Every file below ``folder``, through symlinked folders too (a data root assembled from links;
+    ``Path.rglob`` does not follow them before Python 3.13), sorted."""
+    return sorted(Path(top) / name for top, _, names in os.walk(folder, followlinks=True) for name in names
+                  if (Path(top) / name).is_file())
+
+
 def collect(args, pieces: Path) -> list[tuple[str, Path]]:
     """``(path inside the kit, source file)`` for everything asked for; big files cut into pieces."""
     items = [(f"wheels/{w.name}", w) for w in download_wheels(Path(args.wheel_cache))]
     for dataset in args.datasets:
         folder, under = dataset_folder(dataset, Path(args.data_root))
-        items += [(f"data/{under}/{f.relative_to(folder)}", f) for f in sorted(folder.rglob("*")) if f.is_file()]
+        items += [(f"data/{under}/{f.relative_to(folder)}", f) for f in files_under(folder)]
     for name in args.tokenizers:
         folder = Path(args.repo) / "tokenizers" / name
         if not (folder / "item_codes.json").is_file():
             raise GenrecError(f"{folder}: not fitted (no item_codes.json); fit it first: python train.py "
                               f"stage=tokenizer data=<dataset> tokenizer=<scheme>")
-        items += [(f"tokenizers/{name}/{f.relative_to(folder)}", f) for f in sorted(folder.rglob("*"))
-                  if f.is_file() and not (args.codes_only and f.name == VECTORS_FILE)]
+        items += [(f"tokenizers/{name}/{f.relative_to(folder)}", f) for f in files_under(folder)
+                  if not (args.codes_only and f.name == VECTORS_FILE)]
     for run in args.runs:
         written = travel.pack(Path(args.repo) / "checkpoints" / run, pieces / "runs" / run, args.piece_mib)
         items += [(f"runs/{run}/{p.name}", p) for p in written]

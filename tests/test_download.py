@@ -42,3 +42,20 @@ def test_md5_checksums_work(tmp_path):
     source.write_bytes(b"zip bytes")
     digest = hashlib.md5(b"zip bytes").hexdigest()
     assert download(RemoteFile(source.as_uri(), "x.zip", f"md5:{digest}"), tmp_path / "o").is_file()
+
+
+def test_idgenrec_textual_ids_land_where_the_data_configs_read_them(tmp_path, monkeypatch):
+    from genrec.data import download as dl
+
+    text = b"B000P24EI2 rene furterer complexe 5\n"
+    (tmp_path / "mirror" / "Beauty").mkdir(parents=True)
+    (tmp_path / "mirror" / "Beauty" / dl.IDGENREC_FILE).write_bytes(text)
+    monkeypatch.setitem(dl.IDGENREC_SHA256, "beauty", hashlib.sha256(text).hexdigest())
+    folder = dl.fetch_idgenrec_textual_ids(tmp_path / "root", "beauty", (tmp_path / "mirror").as_uri())
+    assert folder == tmp_path / "root" / "amazon_beauty_2014" / "raw" / "idgenrec"
+    assert (folder / dl.IDGENREC_FILE).read_bytes() == text
+    monkeypatch.setitem(dl.IDGENREC_SHA256, "beauty", "0" * 64)  # another file under that name: refused
+    (folder / dl.IDGENREC_FILE).unlink()
+    with pytest.raises(DataError, match="sha256"):
+        dl.fetch_idgenrec_textual_ids(tmp_path / "root", "beauty", (tmp_path / "mirror").as_uri())
+    assert not (folder / dl.IDGENREC_FILE).exists()

