@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from genrec.data.amazon_p5 import AmazonP5Config, load_amazon_p5
 from genrec.data.amazon_raw import AmazonRawConfig, k_core, load_amazon_raw
 from genrec.data.lcrec import LCRecConfig, load_lcrec
 from genrec.data.movielens import MovieLensConfig, load_movielens
@@ -147,6 +148,29 @@ def test_missing_dataset_says_where_and_how(tmp_path):
     with pytest.raises(DataError) as err:
         load_movielens(MovieLensConfig(root=str(tmp_path), auto_download=False))
     assert str(tmp_path) in str(err.value) and "genrec.data.download movielens-100k" in str(err.value)
+
+
+def write_p5(folder, textual_ids=None):
+    folder.mkdir(parents=True)
+    (folder / "sequential_data.txt").write_text("1 1 2 3\n2 2 3 1\n")
+    (folder / "datamaps.json").write_text(json.dumps({"id2item": {"1": "A1", "2": "B2", "3": "C3"}}))
+    if textual_ids is not None:
+        (folder / "textual_ids.txt").write_text(textual_ids)
+    return AmazonP5Config(dataset="kw", directory="kw", root=str(folder.parent), sequences="sequential_data.txt",
+                          datamaps="datamaps.json", textual_ids="textual_ids.txt")
+
+
+def test_p5_keywords_stand_in_for_missing_titles_and_say_so(tmp_path):
+    cfg = write_p5(tmp_path / "kw", "B2 bicycle fender\nA1 nail lacquer red\n")  # any order, by ASIN
+    catalog = load_amazon_p5(cfg).catalog
+    assert [catalog.field("title", i) for i in range(3)] == ["nail lacquer red", "bicycle fender", ""]
+    assert "IDGenRec" in catalog.metadata["text_source"]["title"]
+
+
+def test_missing_textual_ids_point_to_their_download(tmp_path):
+    with pytest.raises(DataError) as err:
+        load_amazon_p5(write_p5(tmp_path / "kw"))
+    assert "textual_ids.txt" in str(err.value) and "genrec.data.download idgenrec-" in str(err.value)
 
 
 def test_fingerprint_changes_with_the_data(tmp_path):

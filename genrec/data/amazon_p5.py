@@ -27,6 +27,10 @@ HOW_TO_GET = (
     "elsewhere start from the official UCSD files with the amazon_raw loader "
     "(python -m genrec.data.download amazon-<category>)."
 )
+HOW_TO_GET_TEXTUAL_IDS = (
+    "IDGenRec's textual IDs: python -m genrec.data.download idgenrec-<beauty|sports|toys> [--root DIR] "
+    "(sha256-checked; the shared data has Sports' only)."
+)
 
 
 @dataclass
@@ -86,8 +90,8 @@ def _read_textual_ids(path: Path) -> dict[str, str]:
 def load_amazon_p5(cfg: AmazonP5Config) -> RecDataset:
     base = resolve_data_root(cfg.root) / cfg.directory
 
-    def file(name: str) -> Path:
-        return require_file(base / name, cfg.dataset, HOW_TO_GET)
+    def file(name: str, how_to_get: str = HOW_TO_GET) -> Path:
+        return require_file(base / name, cfg.dataset, how_to_get)
 
     users, raw_sequences = read_p5_sequences(file(cfg.sequences))
     id2item = _load_json(file(cfg.datamaps), "id2item")
@@ -116,7 +120,7 @@ def load_amazon_p5(cfg: AmazonP5Config) -> RecDataset:
             "" if item2brand.get(a, "") in ("", "Unknown") else item2brand[a] for a in asins
         ]
     if cfg.textual_ids:
-        textual = _read_textual_ids(file(cfg.textual_ids))
+        textual = _read_textual_ids(file(cfg.textual_ids, HOW_TO_GET_TEXTUAL_IDS))
         fields["textual_id"] = [textual.get(a, "") for a in asins]
         if "title" not in fields:
             fields["title"] = fields["textual_id"]
