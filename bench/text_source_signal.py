@@ -1,7 +1,7 @@
 """How much an item text source tells about the next item, with nothing trained: how much of
 Sports' gap its missing titles can explain.
 
-    python bench/text_source_signal.py [--rows beauty:rqvae beauty_keywords:rqvae ...] [key=value ...]
+    python bench/text_source_signal.py [--rows beauty:rqvae beauty_keywords:rqvae ...] [--encoder minilm] [key=value ...]
 
 Each row ``<data config>:<scheme>`` reads the dataset's leave-one-out split, its text vectors
 (``tokenizer.vectors=text``: ``data.text_template`` through the configured sentence encoder,
@@ -11,7 +11,7 @@ Two measures, both on data a generator would see:
 
 - **text neighbours** (per data config): every test user's catalogue ranked by the cosine
   similarity of each item's text vector to the user's last item, the user's earlier items left
-  out; test Recall/NDCG@10. A recommender made of the item text alone.
+  out; test (and validation) Recall/NDCG@10. A recommender made of the item text alone.
 - **code transitions** (per tokenizer): over every pair of consecutive items ``(a, b)`` in the
   training parts, how often ``b`` shares ``a``'s first ``l`` codes, over the rate expected if
   ``b`` were drawn independently with the same popularity (chance = sum over prefixes ``p`` of
@@ -23,6 +23,12 @@ Sports has only IDGenRec's keywords as item text. ``data=beauty_keywords`` and
 idgenrec-beauty``, ``idgenrec-toys``), so the drop from ``beauty`` to ``beauty_keywords`` is
 what losing real titles costs on a dataset where TIGER's paper figure is known. Writes
 ``results/bench/text_source_signal.json`` and ``.md``.
+
+``--encoder`` swaps the text vectors for one of ``bench/text_vectors.py``'s encoders (the offline
+LLMs, mean-pooled) and reads the tokenizers fitted on them, ``tokenizers/<scheme>-<encoder>-<dataset>/``
+(``python train.py stage=tokenizer data=beauty tokenizer=rqvae tokenizer.features.model=offline:smollm2-135m
+tokenizer.features.pooling=mean tokenizer.name=rqvae-smollm2-135m-beauty``); it writes
+``text_source_signal-<encoder>.{json,md}``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ from genrec.data.splits import leave_one_out  # noqa: E402
 from genrec.evaluation.metrics import metrics_from_ranks, target_ranks  # noqa: E402
 from genrec.run_info import git_commit, hardware, versions  # noqa: E402
 from genrec.tokenizers.item_codes import ItemCodes  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from text_vectors import ENCODERS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = ["beauty:rqvae", "beauty_keywords:rqvae", "beauty:random",
@@ -87,11 +96,14 @@ def transition_lift(codes: torch.Tensor, train_sequences: list[np.ndarray], leve
     return out
 
 
-def measure(rows: list[str], overrides: list[str]) -> dict:
+def measure(rows: list[str], overrides: list[str], encoder: str = "minilm") -> dict:
     results, neighbours = {}, {}
+    overrides = [*ENCODERS[encoder], *overrides]
     for row in rows:
         data_name, scheme = row.split(":")
         cfg = compose([f"data={data_name}", f"tokenizer={scheme}", "stage=tokenizer", *overrides])
+        if encoder != "minilm":
+            cfg.tokenizer.name = f"{scheme}-{encoder}-{cfg.data.dataset}"
         dataset = load_dataset(cfg.data)
         split = leave_one_out(dataset.interactions, cfg.data.max_history)
         if data_name not in neighbours:
@@ -100,7 +112,8 @@ def measure(rows: list[str], overrides: list[str]) -> dict:
             text_cfg = compose([f"data={data_name}", "tokenizer=rqvae", "stage=tokenizer", *overrides])
             started = time.perf_counter()
             vectors, _ = item_vectors(text_cfg, dataset)
-            neighbours[data_name] = {**text_neighbours(vectors, split.test),
+            valid = {f"valid_{k}": v for k, v in text_neighbours(vectors, split.valid).items()}
+            neighbours[data_name] = {**text_neighbours(vectors, split.test), **valid,
                                      "wall_time_s": round(time.perf_counter() - started, 1),
                                      "text_source": dataset.catalog.metadata.get("text_source", {}).get("title"),
                                      "text_template": cfg.data.text_template}
@@ -113,9 +126,11 @@ def measure(rows: list[str], overrides: list[str]) -> dict:
 
 
 def table(summary: dict) -> str:
-    lines = ["| data | text | text neighbours R@10 | N@10 |", "|---|---|---|---|"]
+    lines = ["| data | text | text neighbours test R@10 | test N@10 | valid R@10 | valid N@10 |",
+             "|---|---|---|---|---|---|"]
     for name, row in summary["text_neighbours"].items():
-        lines.append(f"| {name} | `{row['text_template']}` | {row['recall@10']:.4f} | {row['ndcg@10']:.4f} |")
+        lines.append(f"| {name} | `{row['text_template']}` | {row['recall@10']:.4f} | {row['ndcg@10']:.4f} | "
+                     f"{row['valid_recall@10']:.4f} | {row['valid_ndcg@10']:.4f} |")
     levels = max(len(r["transitions"]) for r in summary["tokenizers"].values())
     head = " | ".join(f"{n} code{'s' if n > 1 else ''} shared (lift)" for n in range(1, levels + 1))
     lines += ["", f"| row | tokenizer | {head} |", "|---|---|" + "---|" * levels]
@@ -128,16 +143,19 @@ def table(summary: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", nargs="+", default=ROWS)
+    parser.add_argument("--encoder", default="minilm", choices=list(ENCODERS),
+                        help="the text vectors (and the tokenizers fitted on them) to measure")
     parser.add_argument("overrides", nargs="*", help="config overrides for every row (key=value)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    summary = measure(args.rows, args.overrides)
-    summary.update({"rows": args.rows, "overrides": args.overrides, "commit": git_commit(ROOT),
+    summary = measure(args.rows, args.overrides, args.encoder)
+    summary.update({"rows": args.rows, "encoder": args.encoder, "overrides": args.overrides, "commit": git_commit(ROOT),
                     "versions": versions(), "hardware": hardware(),
                     "wall_time_s": round(time.perf_counter() - started, 1)})
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(OUT.with_suffix(".json"), summary)
-    write_text_atomic(OUT.with_suffix(".md"), table(summary))
+    out = OUT if args.encoder == "minilm" else OUT.with_name(f"{OUT.name}-{args.encoder}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out.with_suffix(".json"), summary)
+    write_text_atomic(out.with_suffix(".md"), table(summary))
     print(table(summary))
     return 0
 
