@@ -49,7 +49,13 @@ def test_palette_kmeans_clusters_each_aspect_on_its_own():
 def test_palette_tuning_learns_item_specific_aspects():
     """On 24 item texts a tiny random Llama learns the palette: both losses fall; the text is
     reconstructed far better from the item's own palette than from another item's (equal before
-    tuning: the palette carried nothing); the aspects of an item move apart."""
+    tuning: the palette carried nothing); the aspects of an item move apart.
+
+    The backbone's initialisation is seeded: unseeded, it came from whatever global RNG state the
+    tests before it in the same pytest worker left, and the redundancy check failed about one run
+    in ten. Tuning brings the redundancy to about 0.28-0.35 from any of 8 initialisations tried,
+    but from an initialisation already near 0.34 (seed 2) it does not fall further."""
+    torch.manual_seed(0)
     titles = [f"{c} {s} {m}" for c in ("red", "blue", "green", "gold") for s in ("lipstick", "shampoo", "cream")
               for m in ("matte", "glossy")]
     model, tokenizer = load_backbone(BackboneConfig(path="tiny:llama", tiny_hidden_size=64, tiny_layers=2,
