@@ -4,7 +4,7 @@
     python bench/reproduce.py --continue --deadline-minutes 9 [...]   # lease-sized parts (see below)
     python bench/reproduce.py --summary-only
 
-Each row ``<dataset>:<tokenizer>`` is one command, ``python train.py
+Each row ``<dataset>:<tokenizer>[@<encoder>][:<seed>]`` is one command, ``python train.py
 experiment=tiger_<dataset> tokenizer=<tokenizer> [key=value ...]``: it fits (or reuses)
 the item codes, trains TIGER with checkpoint selection on validation NDCG@10 and
 reports on test in ``results/tiger-<tokenizer>-<dataset>/metrics.json``. Afterwards
@@ -12,6 +12,9 @@ reports on test in ``results/tiger-<tokenizer>-<dataset>/metrics.json``. Afterwa
 and each run's learning curve (from its CSV log), into ``results/tiger/summary.json``
 and ``results/tiger/table.md``. Needs the data root (GENREC_DATA_DIR). ``--jobs N``
 runs N rows at once as separate processes (on one GPU: see ``bench/rows.py``).
+``@<encoder>`` quantises another encoder's item text vectors (``bench/text_vectors.py``'s names:
+``beauty:rqvae@gemma3-270m`` is tokenizer ``rqvae-gemma3-270m-beauty``, run
+``tiger-rqvae-gemma3-270m-beauty``); ``:<seed>`` trains with another seed (``-seed<n>`` runs).
 
 Lease-sized parts: with ``--continue`` a row whose report says it finished (early stopping,
 ``max_steps`` or ``max_epochs``) is skipped and a row with ``checkpoints/<run>/last.ckpt`` is
@@ -28,6 +31,7 @@ import csv
 import json
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -35,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rows import run_parallel, split_overrides  # noqa: E402
+from text_vectors import ENCODERS  # noqa: E402
 
 from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
 from genrec.config import compose  # noqa: E402
@@ -52,29 +57,59 @@ ABLATION = ["beauty:random", "beauty:rqvae", "beauty:rqvae_sinkhorn", "beauty:rq
 # splits: how much of Sports' gap its missing titles explain (data=beauty_keywords, toys_keywords)
 TEXT_SOURCE = ["beauty:rqvae", "beauty_keywords:rqvae", "toys:rqvae", "toys_keywords:rqvae"]
 KEYWORD_DATA = {"beauty_keywords": "beauty", "toys_keywords": "toys"}
+# The item text vectors RQ-VAE quantises: all-MiniLM-L6-v2 (the rows above) vs an offline LLM's
+# mean-pooled states, on Beauty where Gemma-3-270M's are level with MiniLM's before training
+TEXT_VECTORS = ["beauty:rqvae", "beauty:rqvae@gemma3-270m"]
 COLUMNS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
 
 
-def parse_row(row: str) -> tuple[str, str, int | None]:
-    """``dataset:tokenizer[:seed]`` (no seed: the experiment's, 42)."""
+class Row(NamedTuple):
+    dataset: str
+    tokenizer: str
+    encoder: str | None  # None: the tokenizer config's own text vectors (all-MiniLM-L6-v2)
+    seed: int | None  # None: the experiment's (42)
+
+
+def parse_row(row: str) -> Row:
+    """``dataset:tokenizer[@encoder][:seed]``; a malformed row, an unknown encoder or a seed that is
+    not a whole number is refused by name."""
     parts = row.split(":")
-    if len(parts) not in (2, 3):
-        raise SystemExit(f"row {row!r} is not dataset:tokenizer[:seed]")
-    return parts[0], parts[1], int(parts[2]) if len(parts) == 3 else None
+    if len(parts) not in (2, 3) or not all(parts):
+        raise SystemExit(f"row {row!r} is not dataset:tokenizer[@encoder][:seed] (e.g. beauty:rqvae@gemma3-270m:1)")
+    tokenizer, _, encoder = parts[1].partition("@")
+    if encoder and encoder not in ENCODERS:
+        raise SystemExit(f"row {row!r}: unknown encoder {encoder!r}; encoders are {sorted(ENCODERS)}")
+    if len(parts) == 3 and not parts[2].isdigit():
+        raise SystemExit(f"row {row!r}: seed {parts[2]!r} is not a whole number")
+    encoder = None if encoder in ("", "minilm") else encoder  # MiniLM: the tokenizer configs' own encoder
+    return Row(parts[0], tokenizer, encoder, int(parts[2]) if len(parts) == 3 else None)
+
+
+def tokenizer_name(row: str) -> str:
+    """The fitted codes' name: ``<tokenizer>[-<encoder>]-<dataset>`` (``rqvae-gemma3-270m-beauty``)."""
+    r = parse_row(row)
+    return "-".join(filter(None, (r.tokenizer, r.encoder, r.dataset)))
 
 
 def run_name(row: str) -> str:
-    dataset, tokenizer, seed = parse_row(row)
-    return f"tiger-{tokenizer}-{dataset}" + (f"-seed{seed}" if seed is not None else "")
+    seed = parse_row(row).seed
+    return f"tiger-{tokenizer_name(row)}" + (f"-seed{seed}" if seed is not None else "")
 
 
 def arguments(row: str) -> list[str]:
-    dataset, tokenizer, seed = parse_row(row)
-    extra = [f"seed={seed}", f"run={run_name(row)}"] if seed is not None else []
-    if dataset in KEYWORD_DATA:  # the base dataset's experiment, reading the keyword text
-        return [f"experiment=tiger_{KEYWORD_DATA[dataset]}", f"data={dataset}", f"tokenizer={tokenizer}",
-                *(extra or [f"run={run_name(row)}"])]
-    return [f"experiment=tiger_{dataset}", f"tokenizer={tokenizer}", *extra]
+    """The ``train.py`` arguments of one row."""
+    r = parse_row(row)
+    experiment = KEYWORD_DATA.get(r.dataset, r.dataset)  # keyword text: the base dataset's experiment
+    args = [f"experiment=tiger_{experiment}", f"tokenizer={r.tokenizer}"]
+    if r.dataset != experiment:
+        args.append(f"data={r.dataset}")
+    if r.encoder:
+        args += [*ENCODERS[r.encoder], f"tokenizer.name={tokenizer_name(row)}"]
+    if r.seed is not None:
+        args.append(f"seed={r.seed}")
+    if r.dataset != experiment or r.encoder or r.seed is not None:
+        args.append(f"run={run_name(row)}")
+    return args
 
 
 def learning_curve(run_dir: Path) -> list[dict]:
@@ -106,12 +141,13 @@ def summarise(rows: list[str]) -> dict:
         if not path.is_file():
             continue
         report = json.loads(path.read_text())
-        dataset, tokenizer, _ = parse_row(row)
+        r = parse_row(row)
         train = report.get("train") or {}
         entries.append({
-            "row": row, "dataset": dataset, "tokenizer": tokenizer, "run": run_name(row),
+            "row": row, "dataset": r.dataset, "tokenizer": r.tokenizer, "encoder": r.encoder or "minilm",
+            "run": run_name(row),
             "test": {k: report["test"][k] for k in COLUMNS}, "valid_ndcg@10": report["valid"].get("ndcg@10"),
-            "paper": PAPER.get(dataset) if tokenizer == "rqvae" else None,
+            "paper": PAPER.get(r.dataset) if r.tokenizer == "rqvae" and not r.encoder else None,
             "steps": train.get("steps"), "epochs": train.get("epochs"), "stop_reason": train.get("stop_reason"),
             "fit_minutes": fit_minutes(train),
             "train_samples_per_s": train.get("samples_per_s"), "eval_users_per_s": report.get("eval", {}).get(
@@ -217,12 +253,14 @@ def main() -> int:
 
             for row in rows:
                 train_run(compose([*arguments(row), *overrides]))
-    every = list(dict.fromkeys(REPRODUCTION + ABLATION + TEXT_SOURCE + args.rows))
+    every = list(dict.fromkeys(REPRODUCTION + ABLATION + TEXT_SOURCE + TEXT_VECTORS + args.rows))
     summary = summarise(every)
     write_json_atomic(Path("results") / "tiger" / "summary.json", summary)
     text = (table(summary, REPRODUCTION, "Reproduction (RQ-VAE codes), test split") + "\n\n"
             + table(summary, ABLATION, "Item-ID ablation on Beauty, same generator and budget, test split") + "\n\n"
-            + table(summary, TEXT_SOURCE, "Item text: real titles vs Sports' IDGenRec keywords, test split"))
+            + table(summary, TEXT_SOURCE, "Item text: real titles vs Sports' IDGenRec keywords, test split") + "\n\n"
+            + table(summary, TEXT_VECTORS, "Item text vectors: all-MiniLM-L6-v2 vs Gemma-3-270M (mean-pooled), "
+                    "test split"))
     write_text_atomic(Path("results") / "tiger" / "table.md", text + "\n")
     print(text)
     return 0
