@@ -113,3 +113,27 @@ def test_a_part_ended_by_its_budget_skips_evaluation_when_asked_and_the_next_par
     assert rest["train"]["stop_reason"] == "max_steps" and rest["train"]["steps"] == 100
     assert not rest["train"]["paused"] and (tmp_path / "results" / RUN / "metrics.json").is_file()
     assert rest["train"]["train_time_total_s"] > part["train"]["train_time_total_s"] > 0  # both parts, no cap set
+
+
+def test_a_validation_pace_chosen_under_a_cap_survives_a_resume_without_one(tmp_path):
+    """Under a time cap too short for 3 checks at the configured interval, the run validates more
+    often (engine.ValidationPace) and the interval travels in last.ckpt. A part resumed with no cap
+    keeps it: before the fix it went back to the configured 100,000 steps and never validated, so
+    the part's training could not be selected."""
+    import csv
+
+    import torch
+
+    from genrec.config import compose
+    from genrec.training.pipeline import train_run
+
+    write_synthetic_dataset(tmp_path)
+    args = [*train_command(tmp_path, 100_000)[2:], "trainer.val_check_interval=100000"]
+    train_run(compose([*args, "trainer.stop_after_minutes=0.1", "trainer.evaluate_paused=false"]))
+    saved = torch.load(tmp_path / "checkpoints" / RUN / "last.ckpt", map_location="cpu", weights_only=True)
+    chosen = next(v["chosen"] for k, v in saved["callbacks"].items() if "ValidationPace" in k)
+    assert chosen is not None and 10 <= chosen < 100_000
+    train_run(compose([*args, "trainer.resume=true", f"trainer.max_steps={saved['global_step'] + 3 * chosen + 1}"]))
+    with open(tmp_path / "checkpoints" / RUN / "logs" / "resumed-1" / "metrics.csv") as f:
+        checks = [int(row["step"]) for row in csv.DictReader(f) if row.get("valid/ndcg@10")]
+    assert len(checks) >= 3 and all(b - a == chosen for a, b in zip(checks, checks[1:])), (chosen, checks)

@@ -68,11 +68,14 @@ class ValidationPace(Callback):
     CPU run's time cap, which then ends without a single check. Under a cap, after the first 20
     training steps of a process this measures the step rate; if fewer than 3 checks would fit
     before the cap, the interval becomes a tenth of the steps the cap allows (at least 10) and the
-    run says so. The interval chosen travels in checkpoints, so a resumed run keeps it."""
+    run says so. The interval chosen travels in checkpoints, so a resumed run keeps it, with or
+    without a cap of its own (``cap_seconds=None``: nothing is measured, a chosen interval is kept;
+    without it a part resumed with no cap went back to the configured interval and could end
+    without a check)."""
 
     PROBE_STEPS, FEWEST, CHECKS, SHORTEST = 20, 3, 10, 10
 
-    def __init__(self, cap_seconds: float):
+    def __init__(self, cap_seconds: float | None):
         self.cap_seconds = cap_seconds
         self.chosen: int | None = None
         self._seen, self._start = 0, 0.0
@@ -84,7 +87,8 @@ class ValidationPace(Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         self._seen += 1
-        if self._seen != self.PROBE_STEPS or self.chosen is not None or trainer.check_val_every_n_epoch is not None:
+        if (self._seen != self.PROBE_STEPS or self.chosen is not None or self.cap_seconds is None
+                or trainer.check_val_every_n_epoch is not None):
             return
         rate = self._seen / max(time.perf_counter() - self._start, 1e-9)
         reachable = int(rate * self.cap_seconds)
@@ -154,8 +158,8 @@ def build_trainer(cfg, run_dir: Path, resuming: bool = False, stop=None) -> tupl
 
         callbacks.append(Timer(duration=None))
     caps = [m * 60 for m in (t.max_time_minutes, t.stop_after_minutes) if m]
-    if caps and interval is not None and interval > 1:
-        callbacks.append(ValidationPace(min(caps)))
+    if interval is not None and interval > 1:  # also uncapped: a part resumed without a cap keeps the pace
+        callbacks.append(ValidationPace(min(caps) if caps else None))
     version = log_version(Path(run_dir), resuming)
     loggers = [
         CSVLogger(run_dir, name="logs", version=version),
