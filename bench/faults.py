@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -65,9 +66,10 @@ def _checkpoint_step(path: Path) -> int:
         return -1
 
 
-def run(command: list[str], interrupt: int | None = None, after_step: int = 0, root: Path | None = None) -> int:
+def run(command: list[str], interrupt: int | None = None, after_step: int = 0,
+        root: Path | None = None) -> tuple[int, str]:
     """Run ``command``; with ``interrupt`` (a signal), send it once ``last.ckpt`` holds ``after_step``
-    steps. Returns the exit code."""
+    steps. Returns the exit code and the console output."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=env, start_new_session=True)
@@ -83,7 +85,7 @@ def run(command: list[str], interrupt: int | None = None, after_step: int = 0, r
     output, _ = process.communicate()
     if process.returncode not in (0, -signal.SIGKILL, 130):
         raise RuntimeError(f"{' '.join(command[1:4])} ... exited {process.returncode}:\n{output[-3000:]}")
-    return process.returncode
+    return process.returncode, output
 
 
 def outcome(root: Path) -> dict:
@@ -100,14 +102,17 @@ def drill(workdir: Path, steps: int, kill_after: int, interrupt: int | None) -> 
     """One run of the drill in ``workdir`` (a fresh copy of the dataset): uninterrupted when
     ``interrupt`` is None, else interrupted by that signal and resumed."""
     write_synthetic_dataset(workdir)
-    first = run(train_command(workdir, steps), interrupt, kill_after, workdir)
+    first, _ = run(train_command(workdir, steps), interrupt, kill_after, workdir)
     record = {}
     if interrupt is not None:
         stopped_at = _checkpoint_step(workdir / "checkpoints" / RUN / "last.ckpt")
         record = {"interrupted_exit_code": first, "resumed_from_step": stopped_at}
         if first == 0:
             raise RuntimeError("the run finished before it could be interrupted; raise --steps")
-        run(train_command(workdir, steps, "trainer.resume=true"))
+        _, console = run(train_command(workdir, steps, "trainer.resume=true"))
+        # what the resumed process warned about: warnings print as ``<file>.py:<line>: ...``
+        record["resumed_warnings"] = [line.strip() for line in console.splitlines()
+                                      if re.match(r"\S+\.py:\d+: ", line.strip())]
     return {**record, **outcome(workdir)}
 
 
