@@ -10,10 +10,19 @@ decoder-only model they are the prompt, left-padded.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+
+
+def cache_keyword(model) -> str:
+    """The name of ``model.forward``'s KV-cache argument, which is also its output's field:
+    ``cache`` in the transformers releases that renamed it, ``past_key_values`` before (the old
+    name is deprecated there and goes in transformers 5.40). A peft wrapper is looked through."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 def _select(cache, rows: torch.Tensor):
@@ -38,6 +47,7 @@ class T5StepModel:
         self.model = model.eval()
         self.token_ids = [t.to(model.device) for t in code_token_ids]
         self.use_cache = use_cache
+        self.cache_key = cache_keyword(model)
         self.start_token = model.config.decoder_start_token_id
 
     def code_token_ids(self):
@@ -60,11 +70,11 @@ class T5StepModel:
         decoder_input = state.tokens[:, -1:] if (self.use_cache and state.cache is not None) else state.tokens
         out = self.model(
             encoder_outputs=(state.extra["encoder"],), attention_mask=state.mask,
-            decoder_input_ids=decoder_input, past_key_values=state.cache if self.use_cache else None,
-            use_cache=self.use_cache,
+            decoder_input_ids=decoder_input, use_cache=self.use_cache,
+            **{self.cache_key: state.cache if self.use_cache else None},
         )
         if self.use_cache:
-            state.cache = out.past_key_values
+            state.cache = getattr(out, self.cache_key)
         return F.log_softmax(out.logits[:, -1].float(), dim=-1), state
 
     def reorder(self, state: _State, rows: torch.Tensor) -> _State:
@@ -90,6 +100,7 @@ class CausalLMStepModel:
         self.model = model.eval()
         self.token_ids = [t.to(model.device) for t in code_token_ids]
         self.use_cache = use_cache
+        self.cache_key = cache_keyword(model)
 
     def code_token_ids(self):
         return self.token_ids
@@ -100,13 +111,13 @@ class CausalLMStepModel:
     def _forward(self, input_ids, mask, cache):
         positions = (mask.cumsum(1) - 1).clamp(min=0)[:, -input_ids.shape[1]:]
         return self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                          past_key_values=cache, use_cache=self.use_cache)
+                          use_cache=self.use_cache, **{self.cache_key: cache})
 
     @torch.no_grad()
     def start(self, batch) -> _State:
         mask = batch["attention_mask"]
         out = self._forward(batch["input_ids"], mask, None)
-        state = _State(mask.shape[0], mask, out.past_key_values if self.use_cache else None,
+        state = _State(mask.shape[0], mask, getattr(out, self.cache_key) if self.use_cache else None,
                        batch["input_ids"], {"logits": out.logits[:, -1]})
         return state
 
@@ -118,7 +129,7 @@ class CausalLMStepModel:
         state.tokens = torch.cat([state.tokens, tokens[:, None]], 1)
         if self.use_cache:
             out = self._forward(tokens[:, None], state.mask, state.cache)
-            state.cache = out.past_key_values
+            state.cache = getattr(out, self.cache_key)
         else:
             out = self._forward(state.tokens, state.mask, None)
         return F.log_softmax(out.logits[:, -1].float(), dim=-1), state
