@@ -16,7 +16,8 @@ Same model (TIGER size), same Beauty training prefixes, optimiser step included.
 Each setting trains ``--steps`` timed steps after warm-up steps (graph capture included there)
 on the batches of a real epoch plan; settings are interleaved over ``--repeats`` passes and the
 median pass is reported. On CUDA a profile of the eager fast-path step gives kernels per step
-and GPU kernel time per step, which says what bounds the graph replay. Writes
+and GPU kernel time per step, which says what bounds the graph replay, and which bucket widths
+were captured (or fell back to eager steps because capture failed). Writes
 ``results/bench/tiger_training_speed.json`` / ``.md`` (``_cuda`` in the name on a GPU).
 """
 
@@ -43,7 +44,7 @@ from genrec.training.train_step import ScheduledOptimizer, TrainStep  # noqa: E4
 
 CPU_SETTINGS = ("padded_to_max_fp32", "grouped_fp32", "grouped_bf16", "fast_path_fp32")
 GPU_SETTINGS = ("lightning_baseline", "fast_path_eager", "fast_path_graphs")
-WARMUP_STEPS = 12  # covers the first batch (eager) and the capture of every bucket that shows up
+WARMUP_STEPS = 12  # then every bucket of the plan is warmed and captured (FastPath) before any timed step
 
 
 def synchronize(device: torch.device) -> None:
@@ -108,7 +109,20 @@ class FastPath:
         self.plan = self.prefixes.plan(cfg.seed, 0, batch_size)
         self.position = 0
         self.device = device
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """``WARMUP_STEPS`` steps, then every bucket width of the plan warmed and captured (with
+        graphs), so no timed step pays for a capture."""
         self.run(WARMUP_STEPS)
+        for width in sorted(set(self.plan.widths)):
+            batch = self.plan.widths.index(width)
+            while self.step.use_graphs and width not in self.step.graphs and width not in self.step.eager_widths:
+                self.step(self.plan.indices[batch], self.plan.weights[batch], width)
+
+    def capture_record(self) -> dict:
+        """Which bucket widths replay a CUDA graph and which fell back to eager steps (capture failed)."""
+        return {"captured_widths": sorted(self.step.graphs), "capture_failed_widths": sorted(self.step.eager_widths)}
 
     def run(self, steps: int) -> None:
         for _ in range(steps):
@@ -196,6 +210,7 @@ def gpu_rows(cfg, datamodule, device, batch_sizes: list[int], steps: int, repeat
         rows += [row(name, batch_size, passes[name]) for name in GPU_SETTINGS]
         profiles[batch_size] = profile_eager_step(fast["fast_path_eager"])
         profiles[batch_size]["graph_replay_ms_per_step"] = statistics.median(passes["fast_path_graphs"]) * 1000
+        profiles[batch_size].update(fast["fast_path_graphs"].capture_record())
         del fast
         torch.cuda.empty_cache()
     return rows, profiles
@@ -262,7 +277,8 @@ def table(result: dict, device: torch.device) -> str:
     for batch_size, p in result["profile_eager_fast_path"].items():
         lines.append(f"\nBatch {batch_size}: the eager step launches {p['kernels_per_step']:.0f} kernels that keep "
                      f"the GPU busy {p['gpu_kernel_ms_per_step']:.2f} ms; the graph replays in "
-                     f"{p['graph_replay_ms_per_step']:.2f} ms.")
+                     f"{p['graph_replay_ms_per_step']:.2f} ms (widths captured: {p.get('captured_widths')}; "
+                     f"capture failed, eager: {p.get('capture_failed_widths')}).")
     return "\n".join(lines)
 
 
