@@ -60,10 +60,15 @@ VECTORS_FILE = "vectors.safetensors"  # as genrec.tokenizers.pipeline names it (
 
 
 def download_wheels(cache: Path) -> list[Path]:
-    """Each of ``WHEELS`` at the version installed here, from the package index (cached in ``cache``)."""
+    """Each of ``WHEELS`` at the version installed here, from the package index (cached in ``cache``).
+
+    One not installed here is not needed by what is (loguru and torch-einops-utils came with later releases of
+    vector-quantize-pytorch), so it is left out rather than guessed at."""
     cache.mkdir(parents=True, exist_ok=True)
     wheels = []
     for name in WHEELS:
+        if not_installed(name):
+            continue
         version = metadata.version(name)
         stem = name.replace("-", "_").lower()
         found = [w for w in cache.glob("*.whl") if w.name.lower().startswith(f"{stem}-{version}-")]
@@ -169,7 +174,7 @@ def setup(args) -> Path:
             raise GenrecError(f"{part}: no {KIT_MANIFEST}; give the part folders that pack wrote")
         shutil.copytree(part, into, dirs_exist_ok=True)
     missing = [w for w in sorted((into / "wheels").glob("*.whl"))
-               if _module_missing(w.name.split("-")[0].replace("_", "-").lower())]
+               if not_installed(w.name.split("-")[0].replace("_", "-").lower())]
     site = into / "site"
     if missing:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
@@ -202,7 +207,7 @@ def _all_pieces_here(pieces: Path) -> bool:
     return all((pieces / piece).is_file() for entry in files for piece in entry["parts"])
 
 
-def _module_missing(distribution: str) -> bool:
+def not_installed(distribution: str) -> bool:
     try:
         metadata.version(distribution)
         return False

@@ -16,9 +16,12 @@ import offline_kit  # noqa: E402
 
 
 def fake_wheels(cache: Path) -> None:
-    """A cached wheel name for every dependency, so pack downloads nothing (all are installed here)."""
+    """A cached wheel name for every dependency installed here, so pack downloads nothing (one not
+    installed, e.g. loguru under an older vector-quantize-pytorch, pack leaves out)."""
     cache.mkdir()
     for name in offline_kit.WHEELS:
+        if offline_kit.not_installed(name):
+            continue
         stem = name.replace("-", "_")
         (cache / f"{stem}-{metadata.version(name)}-py3-none-any.whl").write_bytes(b"wheel")
 
