@@ -4,6 +4,7 @@ leaves nothing a later run would trust; two processes never train one run at onc
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -38,10 +39,12 @@ def test_kill_9_during_a_tokenizer_fit_leaves_no_artefact(tmp_path):
                             f"data.root={tmp_path}", "data.directory=.", "data.name=Synthetic", "data.dataset=synthetic",
                             "tokenizer=rqvae", "tokenizer.vectors=none", "tokenizer.steps=100000",
                             f"tokenizers_dir={tokenizers}", f"results_dir={tmp_path / 'results'}"],
-                           cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    for line in fit.stderr:  # the codebooks' k-means initialisation: the fit itself has begun
-        if "k-means init" in line:
-            break
+                           cwd=REPO, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = threading.Timer(120, fit.kill)  # a fit that never says it began fails here, never hangs the suite
+    deadline.start()
+    began = any("codebooks initialised by k-means" in line for line in fit.stdout)  # stops at the line or at EOF
+    deadline.cancel()
+    assert began, "the fit never printed that its k-means initialisation was done"
     time.sleep(1)  # deep inside the 100k-step fit
     assert fit.poll() is None, "the fit ended before it could be killed"
     fit.kill()

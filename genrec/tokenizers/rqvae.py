@@ -114,6 +114,9 @@ class RQVAE:
         with torch.no_grad():  # the large first batch: k-means initialisation of every level
             module.train()
             module(first)
+        if self.progress:  # flushed: a parent process watching the pipe knows the long part has begun
+            print(f"rqvae: codebooks initialised by k-means on {len(first):,} items; training {cfg.steps:,} steps",
+                  flush=True)
         batch_size = min(cfg.batch_size, len(x))
         # one long epoch of `steps` random batches: no per-epoch overhead on small catalogues
         sampler = RandomSampler(TensorDataset(x), replacement=True, num_samples=cfg.steps * batch_size,
