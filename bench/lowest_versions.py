@@ -99,13 +99,14 @@ def main() -> int:
         check = subprocess.run([python, "-m", "pip", "check"], capture_output=True, text=True)
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "GENREC_CONFIG_PATH")}
         test_s, test_rc, test_out = timed([python, *TEST_COMMAND], clone, env)
+        direct = {name: versions.get(name) for name in direct_names(clone / "pyproject.toml", "dev")}
     lines = test_out.splitlines()
     summary = [line for line in lines if re.search(r"\d+ (passed|failed)", line)]
     record = {
         "resolution": "uv pip compile --resolution lowest-direct (pyproject.toml, extra dev)",
         "torch_note": f"pinned to the build installed here ({torch_version}), not torch's floor: another "
                       "build is a multi-GB download",
-        "direct_dependencies": {name: versions.get(name) for name in direct_names(clone / "pyproject.toml", "dev")},
+        "direct_dependencies": direct,
         "pip_check": check.stdout.strip().splitlines(),
         "test_command": "python " + " ".join(TEST_COMMAND),
         "data_dir": os.environ.get("GENREC_DATA_DIR"),
