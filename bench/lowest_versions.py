@@ -8,7 +8,8 @@ with ``--resolution lowest-direct``: every direct dependency at the lowest versi
 their own dependencies at whatever those need. torch is pinned to the build installed here, since
 another torch build is a multi-GB CUDA download; the record says so. A fresh clone of HEAD gets a
 new virtual environment with exactly that set (torch first, the rest with ``--no-deps``) and runs
-the README's test command. The record holds each direct dependency's resolved version, what
+the README's test command, with the offline GGUF backbones installed (``make llm-models``) so
+that no test is skipped for want of them. The record holds each direct dependency's resolved version, what
 ``pip check`` said, the suite's summary and failures, the commit and the machine.
 """
 
@@ -96,6 +97,9 @@ def main() -> int:
         subprocess.run([python, "-m", "pip", "install", "-q", f"torch=={torch_version}"], check=True)
         subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "-r", str(tmp / "rest.txt")], check=True)
         subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "-e", "."], cwd=clone, check=True)
+        # the offline GGUF backbones, so their test runs too: the Makefile's list, into this environment
+        (tmp / "env" / ".genrec-installed").touch()
+        subprocess.run(["make", "-s", "llm-models", f"VENV={tmp / 'env'}"], cwd=clone, check=True)
         check = subprocess.run([python, "-m", "pip", "check"], capture_output=True, text=True)
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "GENREC_CONFIG_PATH")}
         test_s, test_rc, test_out = timed([python, *TEST_COMMAND], clone, env)
