@@ -65,7 +65,9 @@ def test_a_second_process_cannot_train_the_same_run(tmp_path):
                              start_new_session=True)
     lock = tmp_path / "checkpoints" / RUN / ".lock"
     try:
+        deadline = time.monotonic() + 120  # a lock never written fails here, not after 100k steps
         while first.poll() is None and not (lock.exists() and lock.read_text().startswith("pid ")):
+            assert time.monotonic() < deadline, f"the first run wrote no lock in 120 s ({lock})"
             time.sleep(0.05)
         assert first.poll() is None, "the first run ended before the lock was tried"
         with pytest.raises(ArtefactError, match=f"is being trained by pid {first.pid}"):
