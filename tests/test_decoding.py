@@ -209,14 +209,20 @@ def tiny_t5(vocab):
 
 
 def tiny_llama(vocab, base_vocab=20):
-    """A tiny Llama with a 20-token "text" vocabulary, then the code tokens added to it."""
+    """A tiny Llama with a 20-token "text" vocabulary, then the code tokens added to it. Weights at
+    unit gain (std 0.2 ~ 1/sqrt(32)), not the default 0.02: near-zero weights make attention
+    uniform, and a cache fed wrong positions would then give the same scores."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=base_vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0)
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0,
+                         initializer_range=0.2)
     model = LlamaForCausalLM(config)
-    model.resize_token_embeddings(vocab)  # new rows for the code tokens, as for an LLM's added tokens
+    # new rows for the code tokens, as for an LLM's added tokens; drawn like the others: the mean
+    # resizing's fallback for 20 rows in 32 dimensions (no full-rank covariance) gives every code
+    # token the same row, and so every item the same score
+    model.resize_token_embeddings(vocab, mean_resizing=False)
     return model.eval()
 
 
@@ -245,6 +251,7 @@ def test_kv_cache_reordering_equals_recomputation(family):
     trie = CodeTrie(codes, sizes)
     cached = constrained_beam_search(adapter(model, token_ids, use_cache=True), batch, trie, beam_size=8, top_k=5)
     recomputed = constrained_beam_search(adapter(model, token_ids, use_cache=False), batch, trie, beam_size=8, top_k=5)
+    assert (recomputed.scores[:, :-1] - recomputed.scores[:, 1:]).min() > 1e-3  # no ties: the order means something
     assert torch.equal(cached.items, recomputed.items)
     assert torch.allclose(cached.scores, recomputed.scores, atol=1e-4)
     valid = {tuple(c) for c in codes.tolist()}
