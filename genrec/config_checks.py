@@ -68,6 +68,10 @@ def check_config(cfg: DictConfig) -> None:
         _fail("trainer.precision", cfg.trainer.precision, f"must be one of {list(PRECISIONS)}")
     if str(cfg.trainer.strategy) not in STRATEGIES:
         _fail("trainer.strategy", cfg.trainer.strategy, f"must be one of {list(STRATEGIES)}")
+    if str(cfg.trainer.strategy) == "fsdp" and cfg.trainer.gradient_clip_val:
+        _fail("trainer.gradient_clip_val", cfg.trainer.gradient_clip_val,
+              "cannot be used with trainer.strategy=fsdp (Lightning cannot clip by norm under FSDP): set "
+              "trainer.gradient_clip_val=null, or use trainer.strategy=deepspeed_stage_3, which clips")
     _check_evaluation(cfg)
 
 

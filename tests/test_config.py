@@ -39,6 +39,15 @@ def test_wrong_type_is_rejected():
         compose(["trainer.max_epochs=lots"])
 
 
+def test_llm_experiments_clip_gradients_and_fsdp_asks_to_turn_it_off():
+    """LC-Rec's Hugging Face Trainer clips at norm 1.0; Lightning cannot clip by norm under FSDP,
+    so that combination stops at composition with the fix, not at the first optimiser step."""
+    assert compose(["experiment=lcrec_beauty"]).trainer.gradient_clip_val == 1.0
+    with pytest.raises(ConfigError, match="trainer.gradient_clip_val=null"):
+        compose(["experiment=lcrec_beauty", "trainer.strategy=fsdp"])
+    assert compose(["experiment=lcrec_beauty", "trainer.strategy=fsdp", "trainer.gradient_clip_val=null"])
+
+
 def test_unknown_group_file_lists_choices():
     with pytest.raises(ConfigError, match="beauty"):
         compose(["data=beautyy"])

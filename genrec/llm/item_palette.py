@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from genrec.errors import ConfigError
 from genrec.features.alignment import info_nce
+from genrec.llm.optimizer import adamw_with_cosine
 
 
 @dataclass
@@ -159,12 +160,8 @@ class PaletteTuner(pl.LightningModule):
                 for k, name in enumerate(("reconstruction", "contrastive"))}
 
     def configure_optimizers(self):
-        from transformers import get_cosine_schedule_with_warmup
-
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        schedule = get_cosine_schedule_with_warmup(optimizer, int(self.cfg.warmup_ratio * total), total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        return adamw_with_cosine(self, self.model.named_parameters(), self.cfg.lr, self.cfg.weight_decay,
+                                 self.cfg.warmup_ratio)
 
 
 def tune_palette(tuner: PaletteTuner, trainer: pl.Trainer, items: np.ndarray, seed: int) -> dict:

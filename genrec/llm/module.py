@@ -3,7 +3,8 @@ ranking by the shared constrained beam search after a seqrec prompt.
 
 Training: the examples of every configured task (``genrec/llm/tasks.py``), cross-entropy on
 response tokens only, AdamW with a cosine schedule after a linear warm-up (LC-Rec: lr 5e-5,
-weight decay 0.01, warm-up ratio 0.01). Ranking: seqrec template ``eval_template`` (LC-Rec's
+weight decay 0.01 on all but biases and norm weights, warm-up ratio 0.01, gradients clipped at
+norm 1.0: ``genrec/llm/optimizer.py``). Ranking: seqrec template ``eval_template`` (LC-Rec's
 fixed test prompt, index 0) fills the user's last ``data.max_history`` items' codes; the prompt
 is encoded once per user (KV cache) and the beams branch from it through
 ``CausalLMStepModel``; only catalogue items can come out. The hub model's
@@ -36,6 +37,7 @@ from genrec.llm.adapted_backbone import (
 from genrec.llm.backbone import BackboneConfig, apply_lora, load_backbone, vocabulary_fingerprint
 from genrec.llm.code_tokens import add_code_tokens, mean_title_embeddings, projected_centroids, resize_for_codes
 from genrec.llm.examples import IGNORE, InstructionDataset, encode_prompts
+from genrec.llm.optimizer import adamw_with_cosine
 from genrec.llm.tasks import TASKS, PromptSet, TaskContext, catalog_texts, check_tasks
 from genrec.tokenizers.item_codes import ItemCodes
 
@@ -125,13 +127,7 @@ class LLMRecommender(CodeRankingModule):
         return {"loss": loss}
 
     def configure_optimizers(self):
-        from transformers import get_cosine_schedule_with_warmup
-
-        trainable = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trainable, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        schedule = get_cosine_schedule_with_warmup(optimizer, int(self.cfg.warmup_ratio * total), total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        return adamw_with_cosine(self, self.named_parameters(), self.cfg.lr, self.cfg.weight_decay, self.cfg.warmup_ratio)
 
     # --- ranking --------------------------------------------------------------------------
     def ranking_prompts(self, history: torch.Tensor) -> list[str]:
