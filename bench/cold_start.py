@@ -16,6 +16,9 @@ Both runs hold the same 5% of test items out of training (``data.cold_start_shar
 - STORE on LAMIA's item palette (``tokenizer=lamia``, the arguments of ``bench/llm.py``'s LAMIA
   row for the dataset): the same cold-start path, with codes the backbone learns to write from
   text more readily (docs/store.md).
+- Both again with ``tokenizer.new_item_codes=seen_prefix``: a held-out item's code before its last
+  level must be one a fitted item holds, so the recommender has seen that path to the last level.
+  The table's "in a fitted prefix" column is the share of held-out items whose code is so placed.
 
 Reports test Recall/NDCG on the users whose target is held out (``test_cold``), on the others
 (``test_warm``) and on all, into ``results/cold_start/<dataset>.json`` and ``<dataset>.md``.
@@ -49,16 +52,20 @@ def runs(dataset: str) -> list[tuple[str, str, list[str], list[tuple[str, list[s
     store = "store_tiny" if dataset == "ml100k" else "store"  # the CPU experiment's backbone is a tiny Llama
     lamia = "lamia_tiny" if dataset == "ml100k" else "lamia"
     lamia_arguments = [a for a in LLM_ROWS[f"{lamia}-{dataset}"].arguments if not a.startswith("tokenizer.name=")]
+    llm_rows = []
+    for rule, suffix in (("any free code", ""), ("a fitted item's prefix", "_seen")):  # tokenizer.new_item_codes
+        for method, name, arguments in (("STORE", store, [f"experiment=store_{dataset}"]),
+                                        ("STORE on LAMIA's palette", lamia, lamia_arguments)):
+            llm_rows.append((f"{method}, text -> token: {rule}", f"{name}_cold{suffix}-{dataset}",
+                             [*arguments, *cold, f"tokenizer.name={name}-{dataset}_cold{suffix}",
+                              f"tokenizer.new_item_codes={'seen_prefix' if suffix else 'open'}"], []))
     return [
         ("TIGER, prefix rule: 3 levels (epsilon 0.1)", f"tiger_cold-{dataset}",
          [f"experiment=tiger_{dataset}", *cold, "evaluation.cold_start_rule=prefix"],
          [("TIGER, prefix rule: 2 levels", ["evaluation.cold_start_prefix_levels=2"]),
           ("TIGER, prefix rule: 1 level", ["evaluation.cold_start_prefix_levels=1"]),
           ("TIGER, direct (every item by its RQ-VAE code)", ["evaluation.cold_start_rule=direct"])]),
-        ("STORE, text -> token codes", f"{store}_cold-{dataset}",
-         [f"experiment=store_{dataset}", *cold, f"tokenizer.name={store}-{dataset}_cold"], []),
-        ("STORE on LAMIA's palette, text -> token codes", f"{lamia}_cold-{dataset}",
-         [*lamia_arguments, *cold, f"tokenizer.name={lamia}-{dataset}_cold"], []),
+        *llm_rows,
     ]
 
 
@@ -82,18 +89,28 @@ def row(method: str, run: str, report: dict, train_s: float, rescored_with: list
     return {"method": method, "run": run, "test": report["test"], "test_cold": report["test_cold"],
             "test_warm": report["test_warm"], "cold_users": report["cold_start"]["cold_test_users"],
             "held_out_items": report["cold_start"]["held_out_items"], "train_s": train_s,
-            "rescored_with": rescored_with}
+            "rescored_with": rescored_with, "cold_codes_in_a_fitted_prefix": in_a_fitted_prefix(report)}
+
+
+def in_a_fitted_prefix(report: dict) -> float | None:
+    """Share of held-out items whose text -> token code shares all but its last level with a
+    fitted item's (STORE's tokenizer report); None where codes do not come from text -> token."""
+    path = Path("results") / "tokenizers" / f"{report['config']['tokenizer']['name']}.json"
+    cold_start = json.loads(path.read_text()).get("cold_start", {}) if path.is_file() else {}
+    return cold_start.get("sharing_a_prefix_with_a_fitted_item")
 
 
 def table(rows: list[dict]) -> str:
     head = ("| method | run | cold users | cold R@5 | cold R@10 | cold N@5 | cold N@10 | warm R@10 | all R@10 | "
-            "training |")
-    lines = [head, "|" + "---|" * 10]
+            "in a fitted prefix | training |")
+    lines = [head, "|" + "---|" * 11]
     for row in rows:
         cold, warm, test = row["test_cold"], row["test_warm"], row["test"]
+        share = row.get("cold_codes_in_a_fitted_prefix")
         lines.append(f"| {row['method']} | `{row['run']}` | {row['cold_users']} | "
                      + " | ".join(f"{cold[c]:.4f}" for c in COLUMNS)
-                     + f" | {warm['recall@10']:.4f} | {test['recall@10']:.4f} | {row['train_s'] / 60:.1f} min |")
+                     + f" | {warm['recall@10']:.4f} | {test['recall@10']:.4f} | "
+                     + ("" if share is None else f"{share:.0%}") + f" | {row['train_s'] / 60:.1f} min |")
     return "\n".join(lines)
 
 

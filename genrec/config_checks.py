@@ -27,6 +27,7 @@ AT_LEAST_ONE = (
 POSITIVE_OR_NULL = ("trainer.max_time_minutes", "trainer.stop_after_minutes", "trainer.val_check_interval",
                     "trainer.val_users", "trainer.gradient_clip_val")
 NON_NEGATIVE = ("trainer.num_workers", "generator.warmup_steps", "generator.weight_decay", "generator.eval_template")
+NEW_ITEM_CODES = ("open", "seen_prefix")  # tokenizer.new_item_codes (STORE, LAMIA: a held-out item's code)
 PROBABILITIES = ("generator.dropout", "generator.warmup_ratio", "generator.backbone.lora.dropout")  # in [0, 1)
 
 
@@ -72,6 +73,9 @@ def check_config(cfg: DictConfig) -> None:
         _fail("trainer.gradient_clip_val", cfg.trainer.gradient_clip_val,
               "cannot be used with trainer.strategy=fsdp (Lightning cannot clip by norm under FSDP): set "
               "trainer.gradient_clip_val=null, or use trainer.strategy=deepspeed_stage_3, which clips")
+    new_item_codes = _value(cfg, "tokenizer.new_item_codes")
+    if new_item_codes is not None and new_item_codes not in NEW_ITEM_CODES:
+        _fail("tokenizer.new_item_codes", new_item_codes, f"must be one of {list(NEW_ITEM_CODES)}")
     _check_evaluation(cfg)
 
 

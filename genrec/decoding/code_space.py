@@ -9,7 +9,10 @@ of storing ``prod(codebook_sizes)`` leaves:
 - a node at level ``l`` is its code prefix as one integer (mixed radix over the codebook sizes);
 - at the last level a child is the full code as one integer, and ``-1`` where that code is taken;
 - at the level before the last, a prefix whose last-level codes are all taken has no child, so a
-  beam never walks into a dead end.
+  beam never walks into a dead end;
+- with ``seen_prefixes_only``, every level before the last follows a prefix some existing item
+  holds: a new item joins an existing group of items and is told apart from them by its last
+  code, as TIGER's extra level tells colliding items apart.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import torch
 
 
 class OpenCodeSpace:
-    def __init__(self, taken_codes: torch.Tensor, codebook_sizes: list[int]):
+    def __init__(self, taken_codes: torch.Tensor, codebook_sizes: list[int], seen_prefixes_only: bool = False):
         self.codebook_sizes = [int(s) for s in codebook_sizes]
         self.n_levels = len(self.codebook_sizes)
         self.radix = torch.tensor([int(torch.tensor(self.codebook_sizes[i + 1:]).prod()) for i in range(self.n_levels)])
@@ -26,6 +29,9 @@ class OpenCodeSpace:
         self.taken = torch.unique(self.flatten(taken))  # sorted full codes
         prefixes, counts = torch.unique(self.taken // self.codebook_sizes[-1], return_counts=True)
         self.full_prefixes = prefixes[counts >= self.codebook_sizes[-1]]  # every last-level code taken
+        # level l -> the sorted prefixes of length l + 1 that existing items hold (seen_prefixes_only)
+        self.seen = ([torch.unique(self.taken // self.radix[level]) for level in range(self.n_levels - 1)]
+                     if seen_prefixes_only else None)
 
     def flatten(self, codes: torch.Tensor) -> torch.Tensor:
         """Full codes ``[N, L]`` as integers."""
@@ -38,6 +44,8 @@ class OpenCodeSpace:
 
     def to(self, device) -> OpenCodeSpace:
         self.taken, self.full_prefixes, self.radix = (t.to(device) for t in (self.taken, self.full_prefixes, self.radix))
+        if self.seen is not None:
+            self.seen = [prefixes.to(device) for prefixes in self.seen]
         return self
 
     def width(self, level: int) -> int:
@@ -49,8 +57,10 @@ class OpenCodeSpace:
         child = nodes.long()[:, None] * size + torch.arange(size, device=nodes.device)
         if level == self.n_levels - 1:
             return None, torch.where(_member(child, self.taken), -1, child)
+        if self.seen is not None:
+            child = torch.where(_member(child, self.seen[level]), child, -1)
         if level == self.n_levels - 2 and len(self.full_prefixes):
-            return None, torch.where(_member(child, self.full_prefixes), -1, child)
+            child = torch.where(_member(child, self.full_prefixes), -1, child)
         return None, child
 
 

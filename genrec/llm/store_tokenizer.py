@@ -72,6 +72,9 @@ class StoreTokenizerConfig(TokenizerConfig):
     llm: LLMVectorConfig = field(default_factory=LLMVectorConfig)
     adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
     iterations: int = 1  # > 1: re-embed with the tuned backbone, re-quantise, tune again
+    # a held-out (cold-start) item's code by text -> token: "open", any free code; "seen_prefix", its
+    # code before the last level one a fitted item holds (text_to_token.codes_for_new_items)
+    new_item_codes: str = "open"  # the choices: genrec.config_checks.NEW_ITEM_CODES
 
 
 @dataclass
@@ -303,9 +306,10 @@ def fit_store_tokenizer(cfg, dataset, staged):
         fields = [module.context.item_fields(int(i)) for i in cold]
         cold_codes = codes_for_new_items(llm, backbone[1], module.code_tokens.level_ids, module.prompts, fields,
                                          warm_codes.codes, warm_codes.codebook_sizes, t.adaptation.beam_size,
-                                         t.adaptation.max_length)
+                                         t.adaptation.max_length, seen_prefixes_only=t.new_item_codes == "seen_prefix")
         item_codes = with_rows(warm_codes, dataset.n_items, warm, cold, cold_codes)
         report["cold_start"] = {"held_out_items": len(cold), "codes_from": "text_to_token",
+                                "new_item_codes": t.new_item_codes,
                                 "wall_time_s": round(time.perf_counter() - start, 2),
                                 "sharing_a_prefix_with_a_fitted_item": round(float(np.mean(
                                     [tuple(c[:-1]) in {tuple(w[:-1]) for w in warm_codes.codes.tolist()}

@@ -6,8 +6,10 @@ Two uses, one prompt (the ``item2index`` task's template ``template``):
   learnt the codes it was given;
 - ``codes_for_new_items``: a new item (never in the catalogue the codes were fitted on) gets the
   best code the LLM writes for its text inside the *open* code space (every code not taken,
-  ``genrec/decoding/code_space.py``), unique against existing codes and each other. The item
-  becomes recommendable by adding its row to the codes; nothing is refitted.
+  ``genrec/decoding/code_space.py``), unique against existing codes and each other; with
+  ``seen_prefixes_only`` its code before the last level must be one an existing item holds (an
+  item whose text finds no such code with a free last level falls back to the open space). The
+  item becomes recommendable by adding its row to the codes; nothing is refitted.
 """
 
 from __future__ import annotations
@@ -65,23 +67,28 @@ def text_to_token_accuracy(module, items: np.ndarray, beam_size: int = 10, batch
 
 def codes_for_new_items(llm, tokenizer, level_ids, prompts: PromptSet, fields: list[dict[str, str]],
                         taken_codes: torch.Tensor, codebook_sizes: list[int], beam_size: int = 10,
-                        max_length: int = 1024, batch_size: int = 32) -> torch.Tensor:
+                        max_length: int = 1024, batch_size: int = 32,
+                        seen_prefixes_only: bool = False) -> torch.Tensor:
     """``[len(fields), L]`` codes for new items: each item's best-scoring generated code that no
     existing item and no earlier new item holds (items are served in order; an item whose beams
-    are all taken by earlier new items is searched again against the grown set)."""
+    are all taken by earlier new items is searched again against the grown set). With
+    ``seen_prefixes_only`` the code's prefix before the last level is one an existing item holds."""
     taken = torch.as_tensor(taken_codes, dtype=torch.long)
     texts = text_to_token_prompts(prompts, fields)
-    codes, _ = _search(llm, tokenizer, level_ids, texts, OpenCodeSpace(taken, codebook_sizes), beam_size,
-                       max_length, batch_size)
+    codes, _ = _search(llm, tokenizer, level_ids, texts, OpenCodeSpace(taken, codebook_sizes, seen_prefixes_only),
+                       beam_size, max_length, batch_size)
     chosen = []
     used = {tuple(row) for row in taken.tolist()}
     for row, beams in enumerate(codes.tolist()):
         free = [tuple(c) for c in beams if c[0] >= 0 and tuple(c) not in used]
         if not free:  # every beam went to an earlier new item: search again with those taken too
             grown = torch.tensor(sorted(used))
-            retry, _ = _search(llm, tokenizer, level_ids, texts[row:row + 1], OpenCodeSpace(grown, codebook_sizes),
-                               beam_size, max_length, 1)
-            free = [tuple(retry[0, 0].tolist())]
+            for seen in dict.fromkeys((seen_prefixes_only, False)):  # no seen prefix left free: the open space
+                retry, _ = _search(llm, tokenizer, level_ids, texts[row:row + 1],
+                                   OpenCodeSpace(grown, codebook_sizes, seen), beam_size, max_length, 1)
+                free = [tuple(retry[0, 0].tolist())]
+                if free[0][0] >= 0:
+                    break
         chosen.append(free[0])
         used.add(free[0])
     return torch.tensor(chosen, dtype=torch.long).reshape(-1, len(codebook_sizes))
