@@ -48,6 +48,12 @@ def test_llm_experiments_clip_gradients_and_fsdp_asks_to_turn_it_off():
     assert compose(["experiment=lcrec_beauty", "trainer.strategy=fsdp", "trainer.gradient_clip_val=null"])
 
 
+def test_new_item_code_rule_is_checked_at_composition():
+    assert compose(["experiment=store_ml100k"]).tokenizer.new_item_codes == "open"
+    with pytest.raises(ConfigError, match=r"tokenizer.new_item_codes='near': must be one of \['open', 'seen_prefix'\]"):
+        compose(["experiment=store_ml100k", "tokenizer.new_item_codes=near"])
+
+
 def test_unknown_group_file_lists_choices():
     with pytest.raises(ConfigError, match="beauty"):
         compose(["data=beautyy"])

@@ -66,6 +66,26 @@ def test_open_code_space_finds_the_best_untaken_code():
     assert all(c[:2] != (1, 1) for c in free[:6]) and not set(free[:6]) & {tuple(c) for c in taken.tolist()}
 
 
+def test_open_code_space_on_seen_prefixes_keeps_new_codes_under_fitted_prefixes():
+    """Against brute force: with ``seen_prefixes_only`` the search returns the best free codes whose
+    prefix before the last level an existing item holds, in order, and never walks elsewhere."""
+    torch.manual_seed(1)
+    sizes = [3, 4, 2]
+    tables = [torch.randn(s) for s in sizes]
+    every = torch.cartesian_prod(*[torch.arange(s) for s in sizes])
+    score = sum(tables[level].log_softmax(0)[every[:, level]] for level in range(3))
+    taken = torch.tensor([[0, 1, 0], [0, 3, 1], [2, 0, 0], [2, 0, 1], [2, 2, 1]])  # prefix (2, 0) is full
+    result = constrained_beam_search(FixedScores(tables), {"input_ids": torch.zeros(1, 1)},
+                                     OpenCodeSpace(taken, sizes, seen_prefixes_only=True), beam_size=24, top_k=6)
+    prefixes = {tuple(c[:2]) for c in taken.tolist()}
+    allowed = [tuple(c) for c in every[score.argsort(descending=True)].tolist()
+               if tuple(c[:2]) in prefixes and c not in taken.tolist()]
+    assert sorted(allowed) == [(0, 1, 1), (0, 3, 0), (2, 2, 0)]
+    found = [tuple(c) for c in result.codes[0].tolist() if c[0] >= 0]
+    assert found == allowed  # only three codes qualify: the other beams come back empty (-1)
+    assert (result.codes[0, len(allowed):] == -1).all()
+
+
 def test_normalised_mutual_information_on_known_partitions():
     same = torch.tensor([[0, 1], [0, 2], [1, 1], [1, 3]])
     relabelled = torch.tensor([[5, 0], [5, 1], [2, 0], [2, 2]])  # the same grouping under other labels
@@ -84,17 +104,20 @@ def planted_text_to_code(held_out=(5, 18)):
     sequences = [[keep[(u + k) % len(keep)] for k in range(4)] for u in range(30)]
     catalog = Catalog("shapes", [str(i) for i in keep], {"title": [titles[i] for i in keep]})
     dataset = RecDataset(catalog, Interactions([str(u) for u in range(30)], [[keep.index(i) for i in s] for s in sequences]))
-    item_codes = ItemCodes(codes[keep], [4, 6], "manual", "shapes", dataset.fingerprint())
+    # a fifth colour code that no item holds: room for a new item outside every fitted prefix
+    item_codes = ItemCodes(codes[keep], [5, 6], "manual", "shapes", dataset.fingerprint())
     return dataset, item_codes, [titles[i] for i in held_out], codes[list(held_out)]
 
 
 def test_text_to_token_learns_a_planted_map_and_new_items_get_valid_new_codes(tmp_path):
     """Through item2index with one short template, a tiny random Llama learns "colour shape" ->
-    (colour code, shape code); two held-out items then get valid codes that nobody holds."""
+    (colour code, shape code); two held-out items then get valid codes that nobody holds. Kept on
+    fitted prefixes they get their planted codes; with every fitted prefix full they fall back to
+    the open space."""
     prompt_file = tmp_path / "short.yaml"
     prompt_file.write_text('wrapper: "{instruction} ->"\ntasks:\n  item2index:\n    - {instruction: "{text}", '
                            'response: "{item}"}\n  seqrec:\n    - {instruction: "{inters}", response: "{item}"}\n')
-    dataset, item_codes, new_titles, _ = planted_text_to_code()
+    dataset, item_codes, new_titles, planted = planted_text_to_code()
     dm = SequentialDataModule(dataset, max_history=3, train_form="instructions", batch_size=4, eval_batch_size=16)
     backbone = BackboneConfig(path="tiny:llama", tiny_hidden_size=64, tiny_layers=2, tiny_heads=4, tiny_max_positions=256)
     cfg = LLMConfig(backbone=backbone, prompts=str(prompt_file), tasks=["item2index"], beam_size=10, lr=1e-2,
@@ -109,11 +132,21 @@ def test_text_to_token_learns_a_planted_map_and_new_items_get_valid_new_codes(tm
                enable_model_summary=False, limit_val_batches=0).fit(model, datamodule=dm)
     after = text_to_token_accuracy(model.eval(), items)
     assert before < 0.3 and after > 0.9, (before, after)
-    new = codes_for_new_items(model.llm, model.tokenizer, model.code_tokens.level_ids, model.prompts,
-                              [{"title": t, "text": t} for t in new_titles], item_codes.codes, [4, 6])
-    assert new.shape == (2, 2) and (new >= 0).all() and (new < torch.tensor([4, 6])).all()
+    fields = [{"title": t, "text": t} for t in new_titles]
+
+    def new_codes(taken, seen_prefixes_only=False):
+        return codes_for_new_items(model.llm, model.tokenizer, model.code_tokens.level_ids, model.prompts, fields,
+                                   taken, [5, 6], seen_prefixes_only=seen_prefixes_only)
+
+    new = new_codes(item_codes.codes)
+    assert new.shape == (2, 2) and (new >= 0).all() and (new < torch.tensor([5, 6])).all()
     held = {tuple(c) for c in item_codes.codes.tolist()}
     assert not {tuple(c) for c in new.tolist()} & held and len({tuple(c) for c in new.tolist()}) == 2
+    # on fitted prefixes: "red disc" and "yellow ball" land on (red, disc) and (yellow, ball)
+    assert new_codes(item_codes.codes, seen_prefixes_only=True).tolist() == planted.tolist()
+    # every fitted prefix full: the open space, where only the unused fifth colour has room
+    fallback = new_codes(torch.cat([item_codes.codes, planted]), seen_prefixes_only=True)
+    assert fallback[:, 0].tolist() == [4, 4] and len({tuple(c) for c in fallback.tolist()}) == 2
 
 
 STORE_SMALL = ["tokenizer=store", "tokenizer.levels=2", "tokenizer.codebook_size=4",

@@ -33,6 +33,14 @@ class OpenCodeSpace:
         self.seen = ([torch.unique(self.taken // self.radix[level]) for level in range(self.n_levels - 1)]
                      if seen_prefixes_only else None)
 
+    def has_free_code(self) -> bool:
+        """Whether the space holds any code at all (the decoder stops on a space with none)."""
+        if self.n_levels == 1:
+            return len(self.taken) < self.codebook_sizes[0]
+        if self.seen is not None:  # some fitted prefix before the last level has a free last code
+            return len(self.seen[-1]) > len(self.full_prefixes)
+        return len(self.taken) < int(torch.tensor(self.codebook_sizes).prod())
+
     def flatten(self, codes: torch.Tensor) -> torch.Tensor:
         """Full codes ``[N, L]`` as integers."""
         return (codes.long() * self.radix.to(codes.device)).sum(-1)

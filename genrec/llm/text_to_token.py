@@ -73,22 +73,22 @@ def codes_for_new_items(llm, tokenizer, level_ids, prompts: PromptSet, fields: l
     existing item and no earlier new item holds (items are served in order; an item whose beams
     are all taken by earlier new items is searched again against the grown set). With
     ``seen_prefixes_only`` the code's prefix before the last level is one an existing item holds."""
+
+    def space(taken: torch.Tensor) -> OpenCodeSpace:  # the fitted prefixes while one has room, else every code
+        seen = OpenCodeSpace(taken, codebook_sizes, seen_prefixes_only=True) if seen_prefixes_only else None
+        return seen if seen is not None and seen.has_free_code() else OpenCodeSpace(taken, codebook_sizes)
+
     taken = torch.as_tensor(taken_codes, dtype=torch.long)
     texts = text_to_token_prompts(prompts, fields)
-    codes, _ = _search(llm, tokenizer, level_ids, texts, OpenCodeSpace(taken, codebook_sizes, seen_prefixes_only),
-                       beam_size, max_length, batch_size)
+    codes, _ = _search(llm, tokenizer, level_ids, texts, space(taken), beam_size, max_length, batch_size)
     chosen = []
     used = {tuple(row) for row in taken.tolist()}
     for row, beams in enumerate(codes.tolist()):
         free = [tuple(c) for c in beams if c[0] >= 0 and tuple(c) not in used]
         if not free:  # every beam went to an earlier new item: search again with those taken too
-            grown = torch.tensor(sorted(used))
-            for seen in dict.fromkeys((seen_prefixes_only, False)):  # no seen prefix left free: the open space
-                retry, _ = _search(llm, tokenizer, level_ids, texts[row:row + 1],
-                                   OpenCodeSpace(grown, codebook_sizes, seen), beam_size, max_length, 1)
-                free = [tuple(retry[0, 0].tolist())]
-                if free[0][0] >= 0:
-                    break
+            retry, _ = _search(llm, tokenizer, level_ids, texts[row:row + 1], space(torch.tensor(sorted(used))),
+                               beam_size, max_length, 1)
+            free = [tuple(retry[0, 0].tolist())]
         chosen.append(free[0])
         used.add(free[0])
     return torch.tensor(chosen, dtype=torch.long).reshape(-1, len(codebook_sizes))
