@@ -86,6 +86,33 @@ def test_open_code_space_on_seen_prefixes_keeps_new_codes_under_fitted_prefixes(
     assert (result.codes[0, len(allowed):] == -1).all()
 
 
+@pytest.mark.parametrize("seen_prefixes_only", [False, True])
+def test_open_code_space_never_walks_into_a_full_subtree(seen_prefixes_only):
+    """Random taken sets, each with one first-level code whose every code is taken: the search
+    returns exactly the best free codes brute force finds, and a space with none says so (the
+    decoder stops on a live beam with no way on; it did at level 1 before full subtrees were pruned)."""
+    sizes = [3, 4, 2]
+    every = torch.cartesian_prod(*[torch.arange(s) for s in sizes])
+    generator = torch.Generator().manual_seed(0)
+    for trial in range(30):
+        tables = [torch.randn(s, generator=generator) for s in sizes]
+        score = sum(tables[level].log_softmax(0)[every[:, level]] for level in range(3))
+        full = int(tables[0].argmax())  # the best first-level code: a beam certainly enters it
+        picked = torch.randperm(len(every), generator=generator)[:int(torch.randint(3, 16, (1,), generator=generator))]
+        taken = torch.cat([every[every[:, 0] == full], every[picked]])
+        held = {tuple(c) for c in taken.tolist()}
+        prefixes = {c[:2] for c in held}
+        free = [tuple(c) for c in every[score.argsort(descending=True)].tolist()
+                if tuple(c) not in held and (not seen_prefixes_only or tuple(c[:2]) in prefixes)]
+        space = OpenCodeSpace(taken, sizes, seen_prefixes_only=seen_prefixes_only)
+        assert space.has_free_code() == bool(free), trial
+        if not free:
+            continue
+        result = constrained_beam_search(FixedScores(tables), {"input_ids": torch.zeros(1, 1)}, space,
+                                         beam_size=24, top_k=min(6, len(free)))
+        assert [tuple(c) for c in result.codes[0].tolist()] == free[:6], trial
+
+
 def test_normalised_mutual_information_on_known_partitions():
     same = torch.tensor([[0, 1], [0, 2], [1, 1], [1, 3]])
     relabelled = torch.tensor([[5, 0], [5, 1], [2, 0], [2, 2]])  # the same grouping under other labels
