@@ -153,6 +153,27 @@ def _merge(base: DictConfig, update: dict | DictConfig, source: str) -> DictConf
         raise ConfigError(f"{source}: bad key or value {key!r}: {reason}\n  valid keys here: {valid}") from None
 
 
+def _open_free_form_dicts(node: DictConfig) -> None:
+    """Let the schema's untyped ``dict`` fields (``tokenizer.quantiser_options``: the quantiser's own
+    keys, checked when it is built) take new keys after the root is made strict; every typed
+    field, ``dict[str, int]`` ones included, stays strict."""
+    for key in node.keys():
+        child = node._get_node(key)  # OmegaConf exposes a node's declared types only on its metadata
+        if not isinstance(child, DictConfig) or child._is_none():
+            continue
+        meta = child._metadata
+        if meta.object_type is dict and meta.key_type is Any and meta.element_type is Any:
+            OmegaConf.set_struct(child, False)
+        _open_free_form_dicts(child)
+
+
+def _strict(cfg: DictConfig) -> DictConfig:
+    """``cfg`` with unknown keys refused, but for free-form dicts."""
+    OmegaConf.set_struct(cfg, True)
+    _open_free_form_dicts(cfg)
+    return cfg
+
+
 def _group_node(group: str, choice: str) -> DictConfig:
     path = config_file(group, choice)
     values = _read_yaml(path)
@@ -224,7 +245,7 @@ def compose(args: list[str] | None = None) -> DictConfig:
         if group not in selection:
             raise ConfigError(f"configs/defaults.yaml: no file chosen for group {group!r}")
         cfg[group] = _group_node(group, str(selection[group]))
-    OmegaConf.set_struct(cfg, True)
+    _strict(cfg)
     cfg = _merge(cfg, defaults, str(CONFIG_DIR / "defaults.yaml"))
     if experiment:
         cfg = _merge(cfg, experiment, str(config_file("experiment", experiment_name)))
@@ -258,7 +279,7 @@ def load_saved(path: Path, overrides: list[str] | None = None) -> DictConfig:
     for group in GROUPS:
         key, _ = GROUPS[group]
         cfg[group] = OmegaConf.structured(lookup(group, saved[group][key]).config_class())
-    OmegaConf.set_struct(cfg, True)
+    _strict(cfg)
     cfg = _merge(cfg, saved, str(path))
     cfg = _merge(cfg, parse_dotlist(overrides or []), "command line")
     check_config(cfg)

@@ -6,7 +6,7 @@ import sys
 import pytest
 from conftest import REPO
 
-from genrec.config import compose, load_saved, to_yaml
+from genrec.config import compose, load_saved, to_dict, to_yaml
 from genrec.errors import ConfigError
 
 
@@ -72,6 +72,23 @@ def test_saved_config_round_trips(tmp_path):
     assert again.generator.loss == "ce" and again.trainer.eval_batch_size == 7
     with pytest.raises(ConfigError):
         load_saved(path, ["trainer.nope=1"])
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (REPO / "configs" / "experiment").glob("*.yaml")))
+def test_every_experiment_reloads_from_its_saved_config(tmp_path, experiment):
+    """What evaluate.py and recommend read back: a STORE run's saved config once failed to load
+    (its tokenizer.quantiser_options keys were refused), so no STORE or LAMIA run could be re-evaluated."""
+    cfg = compose([f"experiment={experiment}"])
+    path = tmp_path / "config.yaml"
+    path.write_text(to_yaml(cfg))
+    assert to_dict(load_saved(path)) == to_dict(cfg)
+
+
+def test_quantiser_options_take_the_quantisers_own_keys_and_typed_dicts_stay_strict():
+    cfg = compose(["experiment=store_ml100k", "tokenizer.quantiser_options.pca_dims=32"])
+    assert dict(cfg.tokenizer.quantiser_options) == {"kmeans_iters": 50, "kmeans_init": "kmeans++", "pca_dims": 32}
+    with pytest.raises(ConfigError, match="generator.task_caps.nope"):
+        compose(["experiment=lcrec_ml100k", "generator.task_caps.nope=3"])
 
 
 def test_cli_exits_non_zero_with_a_message(tmp_path):
