@@ -1,6 +1,6 @@
 """Cold start (TIGER's protocol): STORE's text -> token codes against TIGER's prefix-matching rule.
 
-    python bench/cold_start.py [--dataset ml100k] [--skip-existing] [key=value ...]
+    python bench/cold_start.py [--dataset ml100k] [--skip-existing] [--runs RUN ...] [key=value ...]
 
 Both runs hold the same 5% of test items out of training (``data.cold_start_share=0.05``, seed
 0, the dataset renamed ``<dataset>_cold`` so its artefacts never mix with the full data's):
@@ -121,12 +121,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="ml100k")
     parser.add_argument("--skip-existing", action="store_true", help="reuse results/<run>/metrics.json")
+    parser.add_argument("--runs", nargs="+", default=None,
+                        help="train only these runs (a lease-sized share); the others are read from their "
+                             "results/<run>/metrics.json where it exists and left out of the table where not")
     parser.add_argument("overrides", nargs="*", help="config overrides for every run")
     args = parser.parse_args()
+    every = runs(args.dataset)
+    unknown = sorted(set(args.runs or []) - {run for _, run, _, _ in every})
+    if unknown:
+        raise SystemExit(f"--runs {unknown}: not runs of {args.dataset}; they are {[run for _, run, _, _ in every]}")
     rows = []
-    for method, run, overrides, rescorings in runs(args.dataset):
+    for method, run, overrides, rescorings in every:
         path = Path("results") / run / "metrics.json"
-        if args.skip_existing and path.is_file():
+        if args.runs is not None and run not in args.runs:
+            if not path.is_file():
+                continue
+            report = json.loads(path.read_text())
+        elif args.skip_existing and path.is_file():
             report = json.loads(path.read_text())
         else:
             report = train_run(compose([*overrides, f"run={run}", "trainer.enable_progress_bar=false",
