@@ -38,6 +38,7 @@ from llm import ROWS as LLM_ROWS  # noqa: E402
 
 from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
 from genrec.config import compose  # noqa: E402
+from genrec.quiet import quiet_libraries  # noqa: E402
 from genrec.run_info import git_commit, hardware, versions  # noqa: E402
 from genrec.training.pipeline import train_run  # noqa: E402
 
@@ -126,6 +127,7 @@ def main() -> int:
                              "results/<run>/metrics.json where it exists and left out of the table where not")
     parser.add_argument("overrides", nargs="*", help="config overrides for every run")
     args = parser.parse_args()
+    quiet_libraries()  # no Lightning banners or tips from the runs trained in this process
     every = runs(args.dataset)
     unknown = sorted(set(args.runs or []) - {run for _, run, _, _ in every})
     if unknown:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reproduce import fit_minutes, run_in_parts  # noqa: E402
-from rows import split_overrides  # noqa: E402
+from rows import parse_command_line  # noqa: E402
 
 from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
 from genrec.run_info import git_commit, hardware, versions  # noqa: E402
@@ -184,8 +184,7 @@ def main() -> int:
                         "Beauty: minutes); 1 is enough for parts run with trainer.evaluate_paused=false")
     parser.add_argument("--summary-only", action="store_true")
     parser.add_argument("--list", action="store_true", help="print every row's command and exit")
-    options, overrides = split_overrides(sys.argv[1:])
-    args = parser.parse_args(options)
+    args, overrides = parse_command_line(parser)
     if args.list:
         for name in ROWS:
             print(f"{name}: python train.py {' '.join(arguments(name))}")

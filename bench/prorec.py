@@ -21,13 +21,11 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reproduce import fit_minutes, learning_curve  # noqa: E402
-from rows import run_parallel, split_overrides  # noqa: E402
+from rows import add_row_options, parse_command_line, run_parallel  # noqa: E402
 
 from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
 from genrec.config import compose  # noqa: E402
@@ -62,29 +60,50 @@ def summarise(datasets: list[str]) -> dict:
                 continue
             report = json.loads(path.read_text())
             tokenizer = report["config"]["tokenizer"]["name"]
-            tokenizer_report = Path("results") / "tokenizers" / f"{tokenizer}.json"
-            fusion = json.loads(tokenizer_report.read_text()).get("fusion") if tokenizer_report.is_file() else None
+            fusion, codes_check = fusion_of_the_codes_read(report, tokenizer)
             train = report.get("train") or {}
             rows.append({"variant": variant, "dataset": dataset, "run": run_name(variant, dataset),
                          "command": "python train.py " + " ".join(arguments(variant, dataset)),
                          "test": {k: report["test"][k] for k in COLUMNS}, "tokenizer": tokenizer,
                          "semantic_domination": (fusion or {}).get("semantic_domination"),
+                         "codes_check": codes_check,
                          "steps": train.get("steps"), "fit_minutes": fit_minutes(train),
                          "stop_reason": train.get("stop_reason"), "samples_per_s": train.get("samples_per_s"),
-                         "curve": learning_curve(Path("checkpoints") / run_name(variant, dataset)),
+                         "curve": learning_curve(run_name(variant, dataset)),
                          "commit": report.get("commit")})
     return {"rows": rows, "commit": git_commit(), "versions": versions(), "hardware": hardware()}
+
+
+def fusion_of_the_codes_read(report: dict, tokenizer: str) -> tuple[dict | None, str]:
+    """The fusion statistics of ``results/tokenizers/<tokenizer>.json`` where they describe the codes
+    the run read, and how that is known: ``same codes`` (the run recorded the codes' fingerprint and it
+    matches), ``refit since`` (it differs: a later fit under the same name, so no figure), or
+    ``unchecked`` (the run predates codes fingerprints in run records)."""
+    path = Path("results") / "tokenizers" / f"{tokenizer}.json"
+    if not path.is_file():
+        return None, "no tokenizer report"
+    tokenizer_report = json.loads(path.read_text())
+    read = (report.get("item_codes") or {}).get("fingerprint")
+    if read is None:
+        return tokenizer_report.get("fusion"), "unchecked"
+    if read != tokenizer_report.get("codes_fingerprint"):
+        return None, "refit since"
+    return tokenizer_report.get("fusion"), "same codes"
 
 
 def table(summary: dict) -> str:
     lines = ["| variant | run | " + " | ".join(COLUMNS) + " | text / collab. overlap | steps | fit | stop |",
              "|" + "---|" * (len(COLUMNS) + 6)]
     for row in summary["rows"]:
-        domination = row["semantic_domination"]
+        domination, check = row["semantic_domination"], row.get("codes_check")
         overlap = (f"{domination['text_overlap']:.2f} / {domination['collaborative_overlap']:.2f}"
-                   if domination else "text only")
+                   + (" †" if check == "unchecked" else "") if domination
+                   else "codes refit since" if check == "refit since" else "text only")
         lines.append(f"| {row['dataset']}: {row['variant']} | {row['run']} | " + " | ".join(f"{row['test'][k]:.4f}" for k in COLUMNS)
                      + f" | {overlap} | {row['steps']} | {row['fit_minutes']} min | {row['stop_reason']} |")
+    if any(row.get("codes_check") == "unchecked" and row["semantic_domination"] for row in summary["rows"]):
+        lines.append("\n† the overlap of the tokenizer's current fit: the run's record predates codes "
+                     "fingerprints, so it cannot say whether the run read these codes or an earlier fit's.")
     return "\n".join(lines)
 
 
@@ -92,14 +111,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--datasets", nargs="+", default=["beauty"])
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--jobs", type=int, default=1, help="rows trained at once, each in its own process")
-    parser.add_argument("--skip-existing", action="store_true")
-    parser.add_argument("--summary-only", action="store_true")
-    options, overrides = split_overrides(sys.argv[1:])
-    args = parser.parse_args(options)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    add_row_options(parser)
+    args, overrides = parse_command_line(parser)
     if not args.summary_only:
         todo = {}
         for dataset in args.datasets:

@@ -27,7 +27,6 @@ or the next session.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -38,11 +37,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rows import run_parallel, split_overrides  # noqa: E402
+from rows import add_row_options, parse_command_line, run_parallel  # noqa: E402
 from text_vectors import ENCODERS  # noqa: E402
 
 from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
 from genrec.config import compose  # noqa: E402
+from genrec.evaluation.learning_curve import published_curve  # noqa: E402
 from genrec.run_info import git_commit, hardware, versions  # noqa: E402
 
 # TIGER (Rajput et al., NeurIPS 2023), Table 1: Recall@5, Recall@10, NDCG@5, NDCG@10
@@ -112,21 +112,12 @@ def arguments(row: str) -> list[str]:
     return args
 
 
-def learning_curve(run_dir: Path) -> list[dict]:
-    """Per validation check: epoch, step and the validation NDCG@10 / Recall@10 logged in training,
-    across the parts of a resumed run (``logs/metrics.csv``, then ``logs/resumed-<n>/metrics.csv``)."""
-    parts = sorted((run_dir / "logs").glob("resumed-*/metrics.csv"), key=lambda p: int(p.parent.name.split("-")[1]))
-    curve = []
-    for log in [run_dir / "logs" / "metrics.csv", *parts]:
-        if not log.is_file():
-            continue
-        with open(log) as f:
-            for line in csv.DictReader(f):
-                if line.get("valid/ndcg@10"):
-                    curve.append({"epoch": int(line["epoch"]), "step": int(line["step"]),
-                                  "valid_ndcg@10": float(line["valid/ndcg@10"]),
-                                  "valid_recall@10": float(line["valid/recall@10"])})
-    return curve
+def learning_curve(run: str) -> list[dict]:
+    """Per validation check: epoch, step, validation NDCG@10 / Recall@10, as the run published them
+    (``results/<run>/learning_curve.json``) or, for a run published before that file, from its logs
+    where this checkout has them (every part of a resumed run)."""
+    keys = ("epoch", "step", "valid_ndcg@10", "valid_recall@10")
+    return [{k: check[k] for k in keys if k in check} for check in published_curve(run)["valid"]]
 
 
 def fit_minutes(train: dict) -> float:
@@ -152,7 +143,7 @@ def summarise(rows: list[str]) -> dict:
             "fit_minutes": fit_minutes(train),
             "train_samples_per_s": train.get("samples_per_s"), "eval_users_per_s": report.get("eval", {}).get(
                 "users_per_s"),
-            "curve": learning_curve(Path("checkpoints") / run_name(row)), "commit": report.get("commit"),
+            "curve": learning_curve(run_name(row)), "commit": report.get("commit"),
         })
     return {"rows": entries, "commit": git_commit(), "versions": versions(), "hardware": hardware()}
 
@@ -225,17 +216,11 @@ def run_in_parts(rows: list[str], overrides: list[str], deadline_minutes: float 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", nargs="+", default=REPRODUCTION + [r for r in ABLATION if r not in REPRODUCTION])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--jobs", type=int, default=1, help="rows trained at once, each in its own process")
-    parser.add_argument("--skip-existing", action="store_true")
-    parser.add_argument("--summary-only", action="store_true")
+    add_row_options(parser)
     parser.add_argument("--continue", dest="resume", action="store_true",
                         help="skip finished rows, resume unfinished ones from last.ckpt")
     parser.add_argument("--deadline-minutes", type=float, default=None, help="this invocation's time for all rows")
-    options, overrides = split_overrides(sys.argv[1:])
-    args = parser.parse_args(options)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args, overrides = parse_command_line(parser)
     if not args.summary_only:
         rows = [r for r in args.rows
                 if not (args.skip_existing and (Path("results") / run_name(r) / "metrics.json").is_file())]

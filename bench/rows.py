@@ -24,6 +24,30 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     return [a for a in argv if a not in overrides], overrides
 
 
+def add_row_options(parser) -> None:
+    """The options of a benchmark whose rows train here or side by side: threads, jobs, skip, summary."""
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--jobs", type=int, default=1, help="rows trained at once, each in its own process")
+    parser.add_argument("--skip-existing", action="store_true", help="reuse results/<run>/metrics.json")
+    parser.add_argument("--summary-only", action="store_true", help="rebuild the table from the results only")
+
+
+def parse_command_line(parser, argv: list[str] | None = None):
+    """(the parsed options, the config overrides for every row). Rows may train in this process, so
+    the libraries' banners and tips are silenced as train.py does, and ``--threads`` (where the parser
+    has it) is applied."""
+    from genrec.quiet import quiet_libraries
+
+    options, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(options)
+    quiet_libraries()
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return args, overrides
+
+
 def run_parallel(commands: dict[str, list[str]], jobs: int, checkpoints_dir: str = "checkpoints") -> dict[str, int]:
     """Run ``{run name: train.py arguments}`` with at most ``jobs`` at a time; exit code per run."""
     pending = list(commands.items())

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
 from genrec.config import compose  # noqa: E402
+from genrec.quiet import quiet_libraries  # noqa: E402
 from genrec.run_info import git_commit, hardware, versions  # noqa: E402
 from genrec.training.pipeline import train_run  # noqa: E402
 
@@ -57,6 +58,7 @@ def main() -> int:
     parser.add_argument("--skip-existing", action="store_true", help="reuse results/<run>/metrics.json")
     parser.add_argument("overrides", nargs="*", help="config overrides for every run")
     args = parser.parse_args()
+    quiet_libraries()  # no Lightning banners or tips from the runs trained in this process
     rows = []
     for dataset in args.datasets:
         for loss in args.losses:

@@ -76,3 +76,24 @@ def test_the_summary_tables_the_encoder_rows_apart_without_the_papers_figure(tmp
     text = reproduce.table(summary, reproduce.TEXT_VECTORS + ["beauty:rqvae@smollm2-135m"], "vectors")
     assert "| tiger-rqvae-gemma3-270m-beauty | 0.0300 | 0.0500 | 0.0200 | 0.0250 |  | 100 |" in text
     assert "| tiger-rqvae-smollm2-135m-beauty | not run |" in text
+
+
+def test_the_command_line_splits_overrides_from_rows_and_applies_threads():
+    import argparse
+
+    import rows
+    import torch
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", nargs="+", default=[])
+    rows.add_row_options(parser)
+    before = torch.get_num_threads()
+    try:
+        args, overrides = rows.parse_command_line(
+            parser, ["--rows", "beauty:rqvae", "toys:rqvae", "generator.lr=0.01", "--threads", "1", "seed=3"])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert args.rows == ["beauty:rqvae", "toys:rqvae"]
+    assert overrides == ["generator.lr=0.01", "seed=3"]
+    assert (args.jobs, args.skip_existing, args.summary_only) == (1, False, False)

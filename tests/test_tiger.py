@@ -163,6 +163,8 @@ def test_cli_trains_tiger_and_recommends_from_the_checkpoint(tmp_path):
     assert resumed["steps"] == 8 and resumed["resumed_from"].endswith("last.ckpt")
     assert resumed["train_time_total_s"] >= report["train"]["train_time_total_s"] > 0
     assert (run / "logs" / "metrics.csv").is_file() and (run / "logs" / "resumed-1" / "metrics.csv").is_file()
+    published = json.loads((tmp_path / "results" / "tiger-random-ml100k" / "learning_curve.json").read_text())
+    assert {r["step"] for r in published["train"]} >= {0, 4, 7}  # both parts' losses, kept with the results
     recommend = [sys.executable, "evaluate.py", "recommend", f"checkpoint={run}", f"data.root={data_root}"]
     (tmp_path / "history.txt").write_text("Toy Story (1995)\n50\n")
     ok, bad, missing = run_side_by_side(  # three processes at once: imports dominate each

@@ -1,13 +1,22 @@
-"""A run's learning curve from its CSV logs (every part of a resumed run), and its plot.
+"""A run's learning curve from its CSV logs (every part of a resumed run), its plot, and the copy
+kept with its results.
 
 Both training paths write ``checkpoints/<run>/logs/metrics.csv`` in Lightning's CSVLogger
-layout (one row per event); a resumed run adds ``logs/resumed-<n>/metrics.csv``.
+layout (one row per event); a resumed run adds ``logs/resumed-<n>/metrics.csv``. Checkpoints
+are git-ignored and stay on the machine that trained, so the curve is also written to
+``results/<run>/learning_curve.json`` beside the run's metrics and plot: benchmark summaries
+read it there, in any checkout.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
+
+from genrec.artefacts import write_json_atomic
+
+CURVE_FILE = "learning_curve.json"
 
 
 def log_files(run_dir: Path) -> list[Path]:
@@ -45,7 +54,7 @@ def plot_curve(curve: dict, path: Path, title: str, monitor: str = "ndcg@10") ->
         left.set_ylabel("training loss", color="0.4")
     left.set_xlabel("step")
     if curve["valid"]:
-        right = left.twinx()
+        right = left.twinx() if curve["train"] else left  # no loss kept: one axis, no empty scale beside it
         right.plot([r["step"] for r in curve["valid"]], [r[f"valid_{monitor}"] for r in curve["valid"]],
                    color="tab:blue", marker="o", ms=3)
         right.set_ylabel(f"validation {monitor}", color="tab:blue")
@@ -55,3 +64,30 @@ def plot_curve(curve: dict, path: Path, title: str, monitor: str = "ndcg@10") ->
     figure.savefig(path)
     plt.close(figure)
     return path
+
+
+TRAIN_POINTS_KEPT = 1000
+
+
+def save_curve(curve: dict, path: Path, monitor: str = "ndcg@10") -> Path:
+    """Write ``{"monitor", "valid": [...], "train": [...]}`` (what :func:`read_curve` returns) as JSON:
+    every validation check, and the training loss thinned to at most ``TRAIN_POINTS_KEPT`` evenly
+    spaced entries (the last always kept) so a 200k-step run's file stays small enough to commit."""
+    train = curve["train"]
+    if len(train) > TRAIN_POINTS_KEPT:
+        stride = -(-len(train) // TRAIN_POINTS_KEPT)
+        train = train[::stride] + ([train[-1]] if (len(train) - 1) % stride else [])
+    write_json_atomic(Path(path), {"monitor": monitor, "valid": curve["valid"], "train": train})
+    return Path(path)
+
+
+def published_curve(run: str, results_dir: Path = Path("results"), checkpoints_dir: Path = Path("checkpoints"),
+                    monitor: str = "ndcg@10") -> dict[str, list[dict]]:
+    """A run's curve as published with its results (``results/<run>/learning_curve.json``), else read
+    from its logs where this checkout has them (runs published before the JSON was written); empty
+    lists where neither is here."""
+    path = Path(results_dir) / run / CURVE_FILE
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        return {"valid": stored.get("valid", []), "train": stored.get("train", [])}
+    return read_curve(Path(checkpoints_dir) / run, monitor)

@@ -23,7 +23,7 @@ from genrec.data.datamodule import SequentialDataModule
 from genrec.distributed import is_main_process, world
 from genrec.errors import ArtefactError, ConfigError, Interrupted
 from genrec.evaluation.evaluator import evaluate_model, rank_targets
-from genrec.evaluation.learning_curve import plot_curve, read_curve
+from genrec.evaluation.learning_curve import CURVE_FILE, plot_curve, read_curve, save_curve
 from genrec.evaluation.metrics import metrics_from_ranks
 from genrec.evaluation.report import (
     build_report,
@@ -129,9 +129,12 @@ def cold_start_reports(datamodule, ranks: torch.Tensor, ks) -> dict:
 
 
 def publish(cfg: DictConfig, report: dict) -> dict:
-    """Write ``results/<run>/metrics.json`` and the learning curve, print one table and the paths."""
+    """Write ``results/<run>/metrics.json`` and the learning curve (JSON and PNG), print one table and
+    the paths."""
     path = write_report(cfg.results_dir, cfg.run, report)
     curve = read_curve(run_dir(cfg), cfg.evaluation.monitor)
+    if curve["valid"] or curve["train"]:
+        save_curve(curve, Path(cfg.results_dir) / cfg.run / CURVE_FILE, cfg.evaluation.monitor)
     plot = plot_curve(curve, Path(cfg.results_dir) / cfg.run / "learning_curve.png",
                       f"{cfg.run}: {len(curve['valid'])} validation checks", cfg.evaluation.monitor)
     users = report.get("eval", {}).get("users")
