@@ -29,6 +29,7 @@ from rows import add_row_options, parse_command_line, run_parallel  # noqa: E402
 
 from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
 from genrec.config import compose  # noqa: E402
+from genrec.evaluation.learning_curve import plot_curves  # noqa: E402
 from genrec.run_info import git_commit, hardware, versions  # noqa: E402
 
 VARIANTS = {  # variant -> train.py arguments (the experiment file is chosen per dataset)
@@ -132,6 +133,8 @@ def main() -> int:
                 train_run(compose(arguments_))
     summary = summarise(sorted({"beauty", "sports", "toys"}))
     write_json_atomic(Path("results") / "prorec" / "summary.json", summary)
+    plot_curves({f"{r['dataset']}: {r['variant']}": r["curve"] for r in summary["rows"]},
+                Path("results") / "prorec" / "learning_curves.png", "PRORec rows: validation NDCG@10 per check")
     text = table(summary)
     write_text_atomic(Path("results") / "prorec" / "table.md", text + "\n")
     print(text)

@@ -42,7 +42,7 @@ from text_vectors import ENCODERS  # noqa: E402
 
 from genrec.artefacts import write_json_atomic, write_text_atomic  # noqa: E402
 from genrec.config import compose  # noqa: E402
-from genrec.evaluation.learning_curve import published_curve  # noqa: E402
+from genrec.evaluation.learning_curve import plot_curves, published_curve  # noqa: E402
 from genrec.run_info import git_commit, hardware, versions  # noqa: E402
 
 # TIGER (Rajput et al., NeurIPS 2023), Table 1: Recall@5, Recall@10, NDCG@5, NDCG@10
@@ -241,6 +241,8 @@ def main() -> int:
     every = list(dict.fromkeys(REPRODUCTION + ABLATION + TEXT_SOURCE + TEXT_VECTORS + args.rows))
     summary = summarise(every)
     write_json_atomic(Path("results") / "tiger" / "summary.json", summary)
+    plot_curves({e["run"]: e["curve"] for e in summary["rows"]}, Path("results") / "tiger" / "learning_curves.png",
+                "TIGER rows: validation NDCG@10 per check")
     text = (table(summary, REPRODUCTION, "Reproduction (RQ-VAE codes), test split") + "\n\n"
             + table(summary, ABLATION, "Item-ID ablation on Beauty, same generator and budget, test split") + "\n\n"
             + table(summary, TEXT_SOURCE, "Item text: real titles vs Sports' IDGenRec keywords, test split") + "\n\n"

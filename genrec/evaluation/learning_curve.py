@@ -66,6 +66,32 @@ def plot_curve(curve: dict, path: Path, title: str, monitor: str = "ndcg@10") ->
     return path
 
 
+def plot_curves(curves: dict[str, list[dict]], path: Path, title: str, monitor: str = "ndcg@10") -> Path | None:
+    """Several runs' validation ``monitor`` against the step in one figure (the PNG beside a benchmark's
+    summary), one line per ``{label: validation checks}``; None when no run has a check."""
+    curves = {label: checks for label, checks in curves.items() if checks}
+    if not curves:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7.2, 4.2), dpi=100)
+    for label, checks in curves.items():
+        axis.plot([c["step"] for c in checks], [c[f"valid_{monitor}"] for c in checks], marker="o", ms=2.5,
+                  lw=1.2, label=label)
+    axis.set_xlabel("step")
+    axis.set_ylabel(f"validation {monitor}")
+    axis.set_title(title, fontsize=10)
+    axis.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
 TRAIN_POINTS_KEPT = 1000
 
 
