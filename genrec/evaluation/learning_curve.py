@@ -77,14 +77,14 @@ def plot_curves(curves: dict[str, list[dict]], path: Path, title: str, monitor: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7.2, 4.2), dpi=100)
+    figure, axis = plt.subplots(figsize=(8.8, 4.2), dpi=100)
     for label, checks in curves.items():
         axis.plot([c["step"] for c in checks], [c[f"valid_{monitor}"] for c in checks], marker="o", ms=2.5,
                   lw=1.2, label=label)
     axis.set_xlabel("step")
     axis.set_ylabel(f"validation {monitor}")
     axis.set_title(title, fontsize=10)
-    axis.legend(fontsize=7, loc="lower right")
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: no line hidden
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
