@@ -86,6 +86,31 @@ def rescore(run: str, overrides: list[str]) -> dict:
     return {"test": results["test"], **results["extra"]}
 
 
+def rescorings_of(run: str, report: dict, rescorings: list[tuple[str, list[str]]]) -> list[dict | None]:
+    """Each re-scoring's metrics, kept in ``results/<run>/rescorings.json`` for the run they were
+    computed on (its commit and training wall time): a later invocation (``--runs`` in another
+    lease, a fresh clone) reads them there, as the checkpoint is git-ignored and may be gone. A
+    re-scoring neither kept nor computable (no ``best.ckpt`` here) is left out, with a line."""
+    path = Path("results") / run / "rescorings.json"
+    trained = {"commit": report.get("commit"), "wall_time_s": report["train"]["wall_time_s"]}
+    kept = json.loads(path.read_text()) if path.is_file() else {}
+    if kept.get("run") != trained:
+        kept = {"run": trained, "rescorings": {}}
+    found, changed = [], False
+    for _, evaluation in rescorings:
+        key = " ".join(evaluation)
+        if key not in kept["rescorings"]:
+            if not (Path("checkpoints") / run / "best.ckpt").is_file():
+                print(f"{run} re-scored with {key}: left out (no checkpoints/{run}/best.ckpt here, none kept in {path})")
+                found.append(None)
+                continue
+            kept["rescorings"][key], changed = rescore(run, evaluation), True
+        found.append(kept["rescorings"][key])
+    if changed:
+        write_json_atomic(path, kept)
+    return found
+
+
 def row(method: str, run: str, report: dict, train_s: float, rescored_with: list[str] | None = None) -> dict:
     return {"method": method, "run": run, "test": report["test"], "test_cold": report["test_cold"],
             "test_warm": report["test_warm"], "cold_users": report["cold_start"]["cold_test_users"],
@@ -146,8 +171,9 @@ def main() -> int:
                                         *args.overrides]))
         train_s = report["train"]["wall_time_s"]
         rows.append({**row(method, run, report, train_s), "commit": report.get("commit")})
-        for other, evaluation in rescorings:
-            rows.append(row(other, run, rescore(run, evaluation), train_s, evaluation))
+        for (other, evaluation), rescored in zip(rescorings, rescorings_of(run, report, rescorings)):
+            if rescored is not None:
+                rows.append(row(other, run, rescored, train_s, evaluation))
     out = Path("results") / "cold_start"
     write_json_atomic(out / f"{args.dataset}.json", {
         "dataset": args.dataset, "rows": rows, "commit": git_commit(), "versions": versions(), "hardware": hardware(),

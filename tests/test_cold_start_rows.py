@@ -25,3 +25,19 @@ def test_every_cold_start_row_composes_on_the_same_held_out_split(dataset):
     llm = {run: cfg for run, cfg in configs.items() if cfg.tokenizer.scheme in ("store", "lamia")}
     assert sorted(cfg.tokenizer.scheme for cfg in llm.values()) == ["lamia", "lamia", "store", "store"]
     assert all(cfg.tokenizer.new_item_codes == ("seen_prefix" if "_seen" in run else "open") for run, cfg in llm.items())
+
+
+def test_a_rescoring_is_kept_with_the_results_and_read_back_without_the_checkpoint(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    monkeypatch.setattr(cold_start, "rescore", lambda run, overrides: calls.append(overrides) or {"test": {"x": 1}})
+    report = {"commit": "abc", "train": {"wall_time_s": 12.0}}
+    rescorings = [("2 levels", ["evaluation.cold_start_prefix_levels=2"]), ("direct", ["evaluation.cold_start_rule=direct"])]
+    (tmp_path / "checkpoints" / "run").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "run" / "best.ckpt").write_bytes(b"")
+    assert cold_start.rescorings_of("run", report, rescorings) == [{"test": {"x": 1}}] * 2 and len(calls) == 2
+    (tmp_path / "checkpoints" / "run" / "best.ckpt").unlink()  # a fresh clone: the checkpoint stayed behind
+    assert cold_start.rescorings_of("run", report, rescorings) == [{"test": {"x": 1}}] * 2 and len(calls) == 2
+    retrained = {"commit": "def", "train": {"wall_time_s": 13.0}}  # the kept figures belong to another training
+    assert cold_start.rescorings_of("run", retrained, rescorings) == [None, None]
+    assert "left out (no checkpoints/run/best.ckpt here" in capsys.readouterr().out
