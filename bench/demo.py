@@ -7,7 +7,9 @@ runs ``make demo`` there and times it from nothing: the virtual environment, the
 MovieLens-100K download, the tokenizer fit, training and evaluation. ``--with-tests``
 then runs ``make test`` in the same clone and records its outcome. The record holds the
 wall times, the demo's validation and test metrics, the reference row it printed, the
-commit and the machine.
+commit and the machine. Each record also becomes one row of ``results/demo_history.json``
+(every fresh-clone record so far, newest first) and its table ``results/demo_history.md``,
+which ``bench/readme_tables.py`` copies into docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_RUN = "tiger-rqvae_small-ml100k"
+HISTORY_ABOUT = ("every fresh-clone record of `make demo` then `make test` (bench/demo.py --with-tests), newest "
+                 "first; the rows before this file (2026-12-07) were read from results/demo.json in git history, "
+                 "each row's source says where")
 
 
 def timed(command: list[str], cwd: Path, env: dict) -> tuple[float, int, str]:
@@ -69,14 +74,61 @@ def main() -> int:
                                    "failed": [line for line in lines if line.startswith(("FAILED", "ERROR"))],
                                    "skipped": [line for line in lines if line.startswith("SKIPPED")]}
             print(failure_section(test_out) if test_rc else test_out[-2500:])
-    record.update({"commit": commit, "versions": versions(), "hardware": hardware()})
+    record.update({"commit": commit, "date": time.strftime("%Y-%m-%d", time.gmtime()), "versions": versions(),
+                   "hardware": hardware()})
     write_json_atomic(ROOT / "results" / "demo.json", record)
+    add_to_history(record, ROOT / "results")
     print(json.dumps({k: record.get(k) for k in ("wall_time_s", "exit_code", "make_test")}, indent=1))
     test = record.get("test", {})
     if test:
         print(f"demo test recall@10 {test['recall@10']:.4f}, ndcg@10 {test['ndcg@10']:.4f} "
               f"(SASRec {record['reference']['test']['recall@10']:.4f})")
     return 0 if demo_rc == 0 and record.get("make_test", {}).get("exit_code", 0) == 0 else 1
+
+
+def history_row(record: dict) -> dict:
+    """One fresh-clone record as a row of the history: times, steps, scores and test counts."""
+    make_test = record.get("make_test") or {}
+    counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|skipped|failed)", " ".join(make_test.get("summary", [])))}
+    train = record.get("train") or {}
+    return {"commit": record["commit"][:7], "date": record.get("date"), "make_demo_s": record["wall_time_s"],
+            "demo_exit_code": record["exit_code"], "steps": train.get("steps"),
+            "samples_per_s": train.get("samples_per_s"), "test_recall@10": (record.get("test") or {}).get("recall@10"),
+            "make_test_s": make_test.get("wall_time_s"), "passed": counts.get("passed"),
+            "skipped": counts.get("skipped"), "failed": counts.get("failed", 0) if make_test else None,
+            "cpu": (record.get("hardware") or {}).get("cpu"), "source": "results/demo.json"}
+
+
+def minutes(seconds: float | None) -> str:
+    return "" if seconds is None else f"{round(seconds) // 60} min {round(seconds) % 60} s"
+
+
+def history_table(rows: list[dict]) -> str:
+    lines = ["| commit | `make demo` | TIGER steps | test R@10 | `make test` | machine |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        steps = "" if row.get("steps") is None else f"{row['steps']:,}" + (
+            f" ({row['samples_per_s']:,.0f} samples/s)" if row.get("samples_per_s") else "")
+        recall = "" if row.get("test_recall@10") is None else f"{row['test_recall@10']:.3f}".lstrip("0")
+        tests = ""
+        if row.get("passed") is not None:
+            tests = f"{minutes(row.get('make_test_s'))}, {row['passed']} passed, {row.get('skipped') or 0} skipped"
+            tests += f", **{row['failed']} failed**" if row.get("failed") else ""
+        lines.append(f"| {row['commit']} | {minutes(row.get('make_demo_s'))} | {steps} | {recall} | {tests} | "
+                     f"{row.get('cpu') or ''} |")
+    return "\n".join(lines)
+
+
+def add_to_history(record: dict, results: Path) -> None:
+    """Put ``record``'s row first in ``results/demo_history.json`` (replacing an earlier record of the
+    same commit) and rewrite ``results/demo_history.md``."""
+    from genrec.artefacts import write_json_atomic, write_text_atomic
+
+    path = results / "demo_history.json"
+    rows = json.loads(path.read_text())["rows"] if path.is_file() else []
+    row = history_row(record)
+    rows = [row, *[r for r in rows if r["commit"] != row["commit"]]]
+    write_json_atomic(path, {"about": HISTORY_ABOUT, "rows": rows})
+    write_text_atomic(results / "demo_history.md", history_table(rows) + "\n")
 
 
 def failure_section(output: str) -> str:

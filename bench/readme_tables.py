@@ -22,9 +22,10 @@ TABLES = {
     "PROREC-TABLE": ROOT / "results" / "prorec" / "table.md",
     "COLD-START-TABLE": ROOT / "results" / "cold_start" / "ml100k.md",
     "LLM-TABLE": ROOT / "results" / "llm" / "table.md",
+    "DEMO-HISTORY-TABLE": ROOT / "results" / "demo_history.md",
 }
 DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "tiger.md", ROOT / "docs" / "prorec.md", ROOT / "docs" / "store.md",
-             ROOT / "docs" / "llm.md", ROOT / "docs" / "eager_llm.md"]
+             ROOT / "docs" / "llm.md", ROOT / "docs" / "eager_llm.md", ROOT / "docs" / "reliability.md"]
 
 
 def main() -> int:
