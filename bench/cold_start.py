@@ -120,13 +120,17 @@ def row(method: str, run: str, report: dict, train_s: float, rescored_with: list
 
 def in_a_fitted_prefix(report: dict) -> float | None:
     """Share of held-out items whose text -> token code shares all but its last level with a
-    fitted item's (STORE's tokenizer report); None where codes do not come from text -> token (or
-    ``report`` is a re-scoring, which carries no config)."""
+    fitted item's (STORE's tokenizer report); None where codes do not come from text -> token,
+    where ``report`` is a re-scoring (it carries no config), or where the tokenizer report is of
+    other codes than the run read (a refit under the same name since)."""
     if "config" not in report:
         return None
     path = Path("results") / "tokenizers" / f"{report['config']['tokenizer']['name']}.json"
-    cold_start = json.loads(path.read_text()).get("cold_start", {}) if path.is_file() else {}
-    return cold_start.get("sharing_a_prefix_with_a_fitted_item")
+    tokenizer_report = json.loads(path.read_text()) if path.is_file() else {}
+    read = (report.get("item_codes") or {}).get("fingerprint")
+    if read is not None and read != tokenizer_report.get("codes_fingerprint"):
+        return None
+    return tokenizer_report.get("cold_start", {}).get("sharing_a_prefix_with_a_fitted_item")
 
 
 def table(rows: list[dict]) -> str:

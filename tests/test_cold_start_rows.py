@@ -1,7 +1,10 @@
 """bench/cold_start.py's rows compose before anything trains: the Beauty rows run only on a lent
 GPU, so a bad override there would cost a lease. Each row holds out the same items, under its own
-run and tokenizer names, with the new-item rule it claims."""
+run and tokenizer names, with the new-item rule it claims. What the table reads back from earlier
+runs (TIGER's re-scorings, the share of codes in a fitted prefix) is read only for the training and
+the codes it came from."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -41,3 +44,14 @@ def test_a_rescoring_is_kept_with_the_results_and_read_back_without_the_checkpoi
     retrained = {"commit": "def", "train": {"wall_time_s": 13.0}}  # the kept figures belong to another training
     assert cold_start.rescorings_of("run", retrained, rescorings) == [None, None]
     assert "left out (no checkpoints/run/best.ckpt here" in capsys.readouterr().out
+
+
+def test_the_fitted_prefix_share_is_read_only_for_the_codes_the_run_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "results" / "tokenizers" / "store-beauty_cold.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"codes_fingerprint": "aaaa", "cold_start": {"sharing_a_prefix_with_a_fitted_item": 0.4}}))
+    run = {"config": {"tokenizer": {"name": "store-beauty_cold"}}}
+    assert cold_start.in_a_fitted_prefix({**run, "item_codes": {"fingerprint": "aaaa"}}) == 0.4
+    assert cold_start.in_a_fitted_prefix({**run, "item_codes": {"fingerprint": "bbbb"}}) is None  # refit since
+    assert cold_start.in_a_fitted_prefix({"test": {}}) is None  # a re-scoring
