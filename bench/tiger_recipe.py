@@ -25,10 +25,19 @@ On Beauty (a GPU; its config's rate is .001, so ``lr-0.005`` asks the demo's que
 
     python bench/tiger_recipe.py --experiment tiger_beauty --arms experiment lr-0.005 lr-0.01 \
         --seeds 0 --max-steps 8000
+
+On a GPU lease whose fast-path speed is not known beforehand, ``--train-seconds S`` sizes the step
+count instead: each run trains about S seconds at the samples/s that ``bench/tiger_training_speed.py
+--device cuda`` measured earlier in the same command (its CUDA-graph row at the experiment's batch, read
+from ``results/bench/tiger_training_speed_cuda.json``), rounded down to whole validation intervals.
+Every arm still trains the same fixed number of steps. Validation checks, the test pass and start-up
+come on top of S. Where that file is missing, or was written at another commit or for another dataset
+(a stale one), ``--max-steps`` is used and a line says so.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -40,6 +49,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import paired_seeds as paired  # noqa: E402
 
 from genrec.config import compose  # noqa: E402
+from genrec.run_info import git_commit  # noqa: E402
 
 # arm name -> the overrides it adds to the experiment (the first arm: none)
 ARMS = {
@@ -71,6 +81,32 @@ def arm_overrides(arm: str, base, max_steps: int) -> list[str]:
     scaled = {"steps_quarter": max_steps // 4, "steps_quadruple": max_steps * 4, "warmup_quarter": warmup // 4,
               "warmup_quadruple": warmup * 4, "check_quarter": int(base.trainer.val_check_interval) // 4}
     return [override.format(**scaled) for override in ARMS[arm]]
+
+
+SPEED_FILE = "bench/tiger_training_speed_cuda.json"  # under results_dir
+SPEED_SETTING = "fast_path_graphs"  # what train.py's fast path runs on CUDA
+
+
+def steps_for_seconds(seconds: float, speed_file: Path, dataset: str, batch_size: int, check_interval: int,
+                      commit: str) -> tuple[int | None, str]:
+    """(the step count that trains about ``seconds`` at the measured speed, why), or (None, why not).
+
+    The speed is the CUDA-graph row at ``batch_size`` of a record written at ``commit`` for ``dataset``;
+    the count is rounded down to whole ``check_interval``s (at least one), so the last step is checked."""
+    if not speed_file.is_file():
+        return None, f"{speed_file} is missing (did bench/tiger_training_speed.py --device cuda fail?)"
+    record = json.loads(speed_file.read_text())
+    if record.get("commit") != commit or record.get("dataset") != dataset:
+        return None, (f"{speed_file} was measured at commit {record.get('commit')} on {record.get('dataset')}, "
+                      f"not at {commit} on {dataset}")
+    rows = [r for r in record.get("settings", []) if r["setting"] == SPEED_SETTING and r["batch_size"] == batch_size]
+    if not rows:
+        return None, f"{speed_file} has no {SPEED_SETTING} row at batch {batch_size}; add --batch-sizes {batch_size}"
+    samples_per_s = rows[0]["samples_per_s"]
+    intervals = max(1, int(seconds * samples_per_s / batch_size) // check_interval)
+    steps = intervals * check_interval
+    return steps, (f"{steps} steps: about {seconds:g} s of training at {samples_per_s:,.0f} samples/s "
+                   f"({SPEED_SETTING}, batch {batch_size}, {speed_file.name})")
 
 
 def summary_name(experiment: str) -> str:
@@ -106,14 +142,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = paired.bench_parser(__doc__, seeds=[0, 1, 2, 3, 4])
     parser.add_argument("--arms", nargs="+", default=[a for a in ARMS if a != "lr-0.005"], choices=list(ARMS),
                         help="default: every arm but lr-0.005 (the ML-100K demo's own rate)")
+    parser.add_argument("--train-seconds", type=float, default=None,
+                        help="size the step count to about this many seconds of training per run at the GPU "
+                             "speed measured just before (see above); --max-steps where it is not known")
     args, overrides = paired.parse(parser, sys.argv[1:] if argv is None else argv)
     base = compose([f"experiment={args.experiment}", *overrides])
+    if args.train_seconds is not None:
+        steps, why = steps_for_seconds(args.train_seconds, Path(base.results_dir) / SPEED_FILE, base.data.dataset,
+                                       int(base.trainer.batch_size), int(base.trainer.val_check_interval),
+                                       git_commit())
+        print(f"--train-seconds {args.train_seconds:g}: " + (why if steps else f"{why}; --max-steps "
+                                                                               f"{args.max_steps} instead"), flush=True)
+        args.max_steps, steps_chosen = steps or args.max_steps, why
     tokenizer = base.tokenizer.name
     paired.fit_codes_once(base.tokenizers_dir, tokenizer, [f"experiment={args.experiment}", f"results_dir={OUT}",
                                                            *overrides])
     training = paired.fixed_steps(args.max_steps, OUT)
     start = time.perf_counter()
     record = {**paired.record_header(args, tokenizer, overrides), "arms": {}}
+    if args.train_seconds is not None:  # how the step count was chosen
+        record["train_seconds"] = {"asked": args.train_seconds, "how": steps_chosen}
     runs = {}  # every arm's runs first, so that --jobs fills the machine across arms
     for arm in args.arms:
         for seed in args.seeds:
