@@ -240,27 +240,35 @@ def main() -> int:
                    *overrides])
     datamodule = build_datamodule(cfg)
     start = time.perf_counter()
+    header = {"dataset": args.dataset, "tokenizer": cfg.tokenizer.name, "overrides": overrides,
+              "batch_sizes_asked": [256] if device.type == "cpu" else args.batch_sizes or [256, 1024],
+              "repeats": args.repeats, "commit": git_commit(), "versions": versions(), "hardware": hardware()}
     if device.type == "cpu":
         steps = args.steps or 6
-        rows, profiles = cpu_rows(cfg, datamodule, steps, args.repeats), {}
-    else:
-        steps = args.steps or 100
-        rows, profiles = gpu_rows(cfg, datamodule, device, args.batch_sizes or [256, 1024], steps, args.repeats)
-    result = {"dataset": args.dataset, "tokenizer": cfg.tokenizer.name, "steps_per_pass": steps, "overrides": overrides,
-              "repeats": args.repeats, "settings": rows, "profile_eager_fast_path": profiles,
-              "commit": git_commit(), "versions": versions(), "hardware": hardware(),
-              "wall_time_s": round(time.perf_counter() - start, 1)}
-    if device.type == "cuda":
+        write_record(cfg, device, {**header, "steps_per_pass": steps, "settings": cpu_rows(cfg, datamodule, steps,
+                                                                                            args.repeats),
+                                   "profile_eager_fast_path": {}}, start)
+        return 0
+    steps, rows, profiles = args.steps or 100, [], {}
+    for batch_size in args.batch_sizes or [256, 1024]:  # a record after each batch: a time cap keeps the first
+        batch_rows, batch_profiles = gpu_rows(cfg, datamodule, device, [batch_size], steps, args.repeats)
+        rows, profiles = rows + batch_rows, {**profiles, **batch_profiles}
         at_256 = {r["setting"]: r["samples_per_s"] for r in rows if r["batch_size"] == 256}
-        result.update({"device": torch.cuda.get_device_name(device), "batch_size": 256,
-                       "gpu_baseline_samples_per_s": at_256.get("lightning_baseline"),
-                       "gpu_fast_path_samples_per_s": at_256.get("fast_path_graphs")})
+        write_record(cfg, device, {**header, "steps_per_pass": steps, "settings": rows,
+                                   "profile_eager_fast_path": profiles, "device": torch.cuda.get_device_name(device),
+                                   "batch_size": 256, "gpu_baseline_samples_per_s": at_256.get("lightning_baseline"),
+                                   "gpu_fast_path_samples_per_s": at_256.get("fast_path_graphs")}, start)
+    return 0
+
+
+def write_record(cfg, device: torch.device, result: dict, start: float) -> None:
+    """Write the record so far, with the wall time up to now, as JSON and as a table."""
+    result["wall_time_s"] = round(time.perf_counter() - start, 1)
     name = "tiger_training_speed" + ("" if device.type == "cpu" else f"_{device.type}")
     write_json_atomic(Path(cfg.results_dir) / "bench" / f"{name}.json", result)
     text = table(result, device)
     write_text_atomic(Path(cfg.results_dir) / "bench" / f"{name}.md", text + "\n")
-    print(text)
-    return 0
+    print(text, flush=True)
 
 
 def table(result: dict, device: torch.device) -> str:
