@@ -96,7 +96,9 @@ def steps_for_seconds(seconds: float, speed_file: Path, dataset: str, batch_size
     if not speed_file.is_file():
         return None, f"{speed_file} is missing (did bench/tiger_training_speed.py --device cuda fail?)"
     record = json.loads(speed_file.read_text())
-    if record.get("commit") != commit or record.get("dataset") != dataset:
+    # the speed bench's own record dirties the tree once it is committed: the commit itself must match
+    if str(record.get("commit")).removesuffix("+dirty") != commit.removesuffix("+dirty") or \
+            record.get("dataset") != dataset:
         return None, (f"{speed_file} was measured at commit {record.get('commit')} on {record.get('dataset')}, "
                       f"not at {commit} on {dataset}")
     rows = [r for r in record.get("settings", []) if r["setting"] == SPEED_SETTING and r["batch_size"] == batch_size]

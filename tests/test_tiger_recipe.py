@@ -27,6 +27,8 @@ def test_the_step_count_is_the_seconds_at_the_graph_rows_speed_in_whole_check_in
     assert count == 7000 and "50,000 samples/s" in why
     assert steps(record, seconds=80)[0] == 15000
     assert steps(speed_record(tmp_path / "slow.json", 2_000))[0] == 1000  # 312 steps: still one check
+    # writing the (committed) speed record made the tree dirty between the two benches: same commit
+    assert steps(record, commit="abc+dirty")[0] == 7000
 
 
 def test_a_missing_or_stale_record_gives_no_count_and_says_why(tmp_path):
