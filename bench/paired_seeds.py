@@ -150,14 +150,16 @@ def provenance(arms: dict[str, dict], start: float) -> dict:
             "run_commits": sorted({run["commit"] for run in runs})}
 
 
-def runs_sentence(record: dict, arms_key: str) -> str:
-    """How the runs were made, from the runs' own records (not from this invocation's options)."""
+def runs_sentence(record: dict, arms_key: str, training: str | None = None) -> str:
+    """How the runs were made, from the runs' own records (not from this invocation's options).
+    ``training`` replaces the ``N steps each`` clause, for benches whose runs stop on their own."""
     commits = ", ".join(c[:7] + ("+dirty" if c.endswith("+dirty") else "") for c in record["run_commits"])
     runs = [run for row in record[arms_key].values() for run in row["runs"].values()]
     threads = sorted({run.get("threads") or 0 for run in runs})
     steps = f"{record['max_steps']} steps each"
     if any(run.get("steps") not in (None, record["max_steps"]) for run in runs):
         steps += " unless the arm's steps say otherwise"
+    steps = training or steps
     return (f"Generator seeds {record['seeds']}, {steps}, best validation NDCG@10 "
             f"checkpoint tested. Runs at commit {commits}, {record['hardware'].get('cpu', '')} "
             f"({record['hardware'].get('cpu_count')} cores, {' / '.join(map(str, threads))} torch thread(s) a run), "
