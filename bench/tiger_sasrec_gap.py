@@ -11,7 +11,9 @@ takes each away in turn (issue #13 §4: find out why with ablations, not guesses
   user's own items excluded, its beam over that one level then ranks every other item, as SASRec's
   softmax does, so only the generator differs;
 - the history window: the demo reads the last 10 items, SASRec's row the last 50
-  (``*-history-50``, ``sasrec-history-10``).
+  (``*-history-50``, ``sasrec-history-10``);
+- the optimiser's schedule: TIGER's rate decays as the inverse square root after its warm-up,
+  SASRec's stays at 0.001 (``tiger-atomic-constant-lr-0.001``).
 
 Every row trains to its validation plateau: no clock, the experiment's check interval, a patience of
 ``--patience`` checks (issue #13 asks for at least 10) and a step or epoch cap far beyond it; its best
@@ -41,6 +43,9 @@ ROWS = {
     "tiger-history-50": ("tiger_ml100k", ["data.max_history=50"]),
     "tiger-atomic": ("tiger_ml100k", ["tokenizer=atomic"]),
     "tiger-atomic-history-50": ("tiger_ml100k", ["tokenizer=atomic", "data.max_history=50"]),
+    # SASRec's optimiser setting: a constant 0.001 (a hold as long as the step cap: no decay)
+    "tiger-atomic-constant-lr-0.001": ("tiger_ml100k", ["tokenizer=atomic", "generator.lr=0.001",
+                                                        "generator.warmup_steps={step_cap}"]),
     "sasrec-history-10": ("sasrec_ml100k", ["data.max_history=10"]),
     "sasrec": ("sasrec_ml100k", []),
 }
@@ -59,6 +64,7 @@ def row_arguments(row: str, seed: int, patience: int, overrides: list[str]) -> t
     """(the run's name, its train.py arguments)."""
     experiment, changes = ROWS[row]
     run = f"{row}-ml100k-seed{seed}"
+    changes = [change.format(step_cap=STEP_CAP) for change in changes]
     return run, [f"experiment={experiment}", f"seed={seed}", f"run={run}", *to_plateau(patience), *changes,
                  *overrides]
 
