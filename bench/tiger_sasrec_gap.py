@@ -63,11 +63,16 @@ def to_plateau(patience: int) -> list[str]:
             f"trainer.max_epochs={EPOCH_CAP}", f"results_dir={OUT}", "evaluation.reference=null"]
 
 
+def row_changes(row: str) -> tuple[str, list[str]]:
+    """(the row's experiment, its overrides with the step cap filled in)."""
+    experiment, changes = ROWS[row]
+    return experiment, [change.format(step_cap=STEP_CAP) for change in changes]
+
+
 def row_arguments(row: str, seed: int, patience: int, overrides: list[str]) -> tuple[str, list[str]]:
     """(the run's name, its train.py arguments)."""
-    experiment, changes = ROWS[row]
+    experiment, changes = row_changes(row)
     run = f"{row}-ml100k-seed{seed}"
-    changes = [change.format(step_cap=STEP_CAP) for change in changes]
     return run, [f"experiment={experiment}", f"seed={seed}", f"run={run}", *to_plateau(patience), *changes,
                  *overrides]
 
@@ -105,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     codes = {}
     for row in args.rows:  # fit each row's item codes once, before runs that would fit them side by side
-        experiment, changes = ROWS[row]
+        experiment, changes = row_changes(row)
         config = compose([f"experiment={experiment}", *changes, *overrides])
         codes[row] = config.tokenizer.name if config.generator.model != "sasrec" else "(item ids)"
         if config.generator.model != "sasrec":
@@ -120,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = paired.seeds_summary(by_seed)
         for seed, report in by_seed.items():
             summary["runs"][seed]["epochs"] = report["train"].get("epochs")
-        record["rows"][row] = {"experiment": ROWS[row][0], "overrides": ROWS[row][1], "codes": codes[row], **summary}
+        experiment, changes = row_changes(row)
+        record["rows"][row] = {"experiment": experiment, "overrides": changes, "codes": codes[row], **summary}
     paired.finish("tiger_sasrec_gap", record, "rows", start, table)
     return 0
 
