@@ -13,7 +13,8 @@ takes each away in turn (issue #13 §4: find out why with ablations, not guesses
 - the history window: the demo reads the last 10 items, SASRec's row the last 50
   (``*-history-50``, ``sasrec-history-10``);
 - the optimiser's schedule: TIGER's rate decays as the inverse square root after its warm-up,
-  SASRec's stays at 0.001 (``tiger-atomic-constant-lr-0.001``).
+  SASRec's stays at 0.001 (``tiger-atomic-constant-lr-0.001``; ``tiger-constant-lr-0.001`` on the
+  RQ-VAE codes).
 
 Every row trains to its validation plateau: no clock, the experiment's check interval, a patience of
 ``--patience`` checks (issue #13 asks for at least 10) and a step or epoch cap far beyond it; its best
@@ -46,6 +47,7 @@ ROWS = {
     # SASRec's optimiser setting: a constant 0.001 (a hold as long as the step cap: no decay)
     "tiger-atomic-constant-lr-0.001": ("tiger_ml100k", ["tokenizer=atomic", "generator.lr=0.001",
                                                         "generator.warmup_steps={step_cap}"]),
+    "tiger-constant-lr-0.001": ("tiger_ml100k", ["generator.lr=0.001", "generator.warmup_steps={step_cap}"]),
     "sasrec-history-10": ("sasrec_ml100k", ["data.max_history=10"]),
     "sasrec": ("sasrec_ml100k", []),
 }
