@@ -8,7 +8,8 @@ The first arm is the experiment as configured; every other arm changes one setti
 paper fixes differently from our configs, or that a user would tune first (issue #13 §4):
 the peak learning rate (paper 0.01; our ML-100K demo .005, our Beauty config .001), the warm-up
 (paper 10k of 200k steps; ``warmup-quarter`` / ``warmup-4x`` divide / multiply the experiment's by four;
-under inverse-sqrt decay the warm-up also sets how low the rate ends), dropout (paper 0.1), the user
+under inverse-sqrt decay the warm-up also sets how low the rate ends; ``constant-lr`` holds the peak for
+the whole run, no decay), dropout (paper 0.1), the user
 token (paper: user ids hashed into 2,000 tokens; ``user_buckets=1`` gives every user the same token,
 so it carries nothing) and the batch (paper 256). At a fixed step count a larger batch also sees more
 samples, so ``batch-256-same-samples`` also divides the steps, the warm-up and the validation interval
@@ -63,6 +64,9 @@ ARMS = {
     # warm-up also sets how far the rate has decayed by the end (sqrt(warmup / steps) of the peak)
     "warmup-quarter": ["generator.warmup_steps={warmup_quarter}"],
     "warmup-4x": ["generator.warmup_steps={warmup_quadruple}"],
+    # the experiment's peak rate held for the whole run, no decay (SASRec's way: a constant 0.001);
+    # on ML-100K trained to the plateau it gained most of all (bench/tiger_sasrec_gap.py)
+    "constant-lr": ["generator.warmup_steps={steps}"],
     "batch-256": ["trainer.batch_size=256"],  # and so 4x the samples
     "batch-256-lr-0.01": ["trainer.batch_size=256", "generator.lr=0.01"],  # the paper's batch with its rate
     # 4x the samples at the configured batch: is batch-256's gain the batch or the samples?
@@ -78,7 +82,7 @@ DEFAULT_EXPERIMENT = "tiger_ml100k"
 def arm_overrides(arm: str, base, max_steps: int) -> list[str]:
     """The arm's overrides, with the quarter-scaled step counts filled in from the experiment."""
     warmup = base.generator.warmup_steps
-    scaled = {"steps_quarter": max_steps // 4, "steps_quadruple": max_steps * 4, "warmup_quarter": warmup // 4,
+    scaled = {"steps": max_steps, "steps_quarter": max_steps // 4, "steps_quadruple": max_steps * 4, "warmup_quarter": warmup // 4,
               "warmup_quadruple": warmup * 4, "check_quarter": int(base.trainer.val_check_interval) // 4}
     return [override.format(**scaled) for override in ARMS[arm]]
 

@@ -41,3 +41,13 @@ def test_a_missing_or_stale_record_gives_no_count_and_says_why(tmp_path):
     assert count is None and "on toys" in why
     count, why = steps(speed_record(tmp_path / "b1024.json", 50_000, batch_size=1024))
     assert count is None and "--batch-sizes 256" in why
+
+
+def test_the_constant_rate_arm_holds_the_peak_for_every_step_of_the_run():
+    from genrec.config import compose
+    from genrec.generators.tiger import inverse_sqrt
+
+    base = compose(["experiment=tiger_ml100k"])
+    assert tiger_recipe.arm_overrides("constant-lr", base, 1200) == ["generator.warmup_steps=1200"]
+    held, configured = inverse_sqrt(1200), inverse_sqrt(base.generator.warmup_steps)
+    assert held(1199) == 1.0 and configured(1199) < 0.3  # the configured 100-step hold has decayed to 0.29
