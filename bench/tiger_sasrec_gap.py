@@ -47,6 +47,9 @@ ROWS = {
     # SASRec's optimiser setting: a constant 0.001 (a hold as long as the step cap: no decay)
     "tiger-atomic-constant-lr-0.001": ("tiger_ml100k", ["tokenizer=atomic", "generator.lr=0.001",
                                                         "generator.warmup_steps={step_cap}"]),
+    "tiger-atomic-history-50-constant-lr-0.001": ("tiger_ml100k", ["tokenizer=atomic", "data.max_history=50",
+                                                                   "generator.lr=0.001",
+                                                                   "generator.warmup_steps={step_cap}"]),
     "tiger-constant-lr-0.001": ("tiger_ml100k", ["generator.lr=0.001", "generator.warmup_steps={step_cap}"]),
     "sasrec-history-10": ("sasrec_ml100k", ["data.max_history=10"]),
     "sasrec": ("sasrec_ml100k", []),
