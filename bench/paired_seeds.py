@@ -141,6 +141,20 @@ def test_cells(row: dict) -> list[str]:
     return [f"{row['test'][m]['mean']:.4f} ± {row['test'][m]['sd']:.4f}" for m in COMPARED]
 
 
+def result_columns(first: str) -> str:
+    """The header cells every seed-paired bench's table ends with, compared with its ``first`` row."""
+    return (f"valid N@10 | test R@10 | test N@10 | R@10 vs {first} (wins, t) | N@10 vs {first} (wins, t) | "
+            f"wall s / run |")
+
+
+def result_cells(row: dict) -> list[str]:
+    """The cells under ``result_columns``: validation NDCG@10 and test mean ± sd, the paired
+    differences from the first row, and the mean wall time of a run."""
+    valid = mean_sd([run["valid"]["ndcg@10"] for run in row["runs"].values()])
+    wall = mean_sd([run["wall_time_s"] or 0 for run in row["runs"].values()])[0]
+    return [f"{valid[0]:.4f} ± {valid[1]:.4f}", *test_cells(row), *versus_cells(row), f"{wall:.0f}"]
+
+
 def provenance(arms: dict[str, dict], start: float) -> dict:
     """Commit, versions and hardware of this invocation; the runs' own commits and summed wall time."""
     runs = [run for row in arms.values() for run in row["runs"].values()]

@@ -131,15 +131,11 @@ def table(record: dict) -> str:
     arms = list(record["arms"])
     lines = [f"# TIGER's training recipe, one setting at a time: {record['experiment']}", "",
              f"Item codes `{record['tokenizer']}` for every arm. {paired.runs_sentence(record, 'arms')}", "",
-             f"| arm | overrides | steps | valid N@10 | test R@10 | test N@10 | R@10 vs {arms[0]} (wins, t) | "
-             f"N@10 vs {arms[0]} (wins, t) | wall s / run |",
+             f"| arm | overrides | steps | {paired.result_columns(arms[0])}",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, row in record["arms"].items():
-        valid = paired.mean_sd([run["valid"]["ndcg@10"] for run in row["runs"].values()])
-        wall = paired.mean_sd([run["wall_time_s"] or 0 for run in row["runs"].values()])[0]
         overrides = " ".join(f"`{o}`" for o in row["overrides"]) or "(as configured)"
-        cells = [name, overrides, steps_cell(row), f"{valid[0]:.4f} ± {valid[1]:.4f}", *paired.test_cells(row), *paired.versus_cells(row),
-                 f"{wall:.0f}"]
+        cells = [name, overrides, steps_cell(row), *paired.result_cells(row)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

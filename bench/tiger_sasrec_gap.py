@@ -92,16 +92,12 @@ def table(record: dict) -> str:
     lines = [f"# Why TIGER trails SASRec on MovieLens-100K: {', '.join(rows)}", "",
              paired.runs_sentence(record, "rows", f"every run trained to its validation plateau (patience "
                                                   f"{record['patience']} checks, no clock)"), "",
-             f"| row | experiment + overrides | item codes | steps (epochs) | stop | valid N@10 | test R@10 | test N@10 | "
-             f"R@10 vs {rows[0]} (wins, t) | N@10 vs {rows[0]} (wins, t) | wall s / run |",
+             f"| row | experiment + overrides | item codes | steps (epochs) | stop | {paired.result_columns(rows[0])}",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in record["rows"].items():
-        valid = paired.mean_sd([run["valid"]["ndcg@10"] for run in row["runs"].values()])
-        wall = paired.mean_sd([run["wall_time_s"] or 0 for run in row["runs"].values()])[0]
         stops = "/".join(sorted({str(run["stop_reason"]) for run in row["runs"].values()}))
         setting = " ".join(f"`{o}`" for o in [f"experiment={row['experiment']}", *row["overrides"]])
-        cells = [name, setting, row["codes"], steps_cell(row), stops, f"{valid[0]:.4f} ± {valid[1]:.4f}",
-                 *paired.test_cells(row), *paired.versus_cells(row), f"{wall:.0f}"]
+        cells = [name, setting, row["codes"], steps_cell(row), stops, *paired.result_cells(row)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

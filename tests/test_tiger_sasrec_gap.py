@@ -38,3 +38,24 @@ def test_each_row_changes_only_what_its_name_says_and_trains_to_its_plateau():
 def test_command_line_overrides_win_over_the_plateau_settings():
     config = row_config("sasrec", ["trainer.patience=3", "trainer.max_epochs=7"])
     assert config.trainer.patience == 3 and config.trainer.max_epochs == 7
+
+
+def test_the_result_cells_are_hand_computable_from_the_runs():
+    import paired_seeds as paired
+
+    def run(valid, recall, ndcg, wall):
+        return {"valid": {"ndcg@10": valid}, "test": {"recall@10": recall, "ndcg@10": ndcg}, "wall_time_s": wall}
+
+    def row(runs):
+        tests = {m: dict(zip(("mean", "sd"), paired.mean_sd([r["test"][m] for r in runs.values()])))
+                 for m in paired.COMPARED}
+        return {"runs": runs, "test": tests}
+
+    rows = {"first": row({0: run(0.05, 0.10, 0.04, 100), 1: run(0.07, 0.12, 0.06, 300)}),
+            "other": row({0: run(0.06, 0.13, 0.05, 50), 1: run(0.06, 0.14, 0.05, None)})}
+    paired.compare_with_first(rows, [0, 1])
+    assert paired.result_columns("first").startswith("valid N@10 | test R@10 | test N@10 | R@10 vs first")
+    # valid 0.06 ± sd(0.05, 0.07) = 0.0141; recall differences +0.03 and +0.02 (mean 0.025, sd 0.00707, t 5.0)
+    assert paired.result_cells(rows["first"]) == ["0.0600 ± 0.0141", "0.1100 ± 0.0141", "0.0500 ± 0.0141", "-", "-", "200"]
+    assert paired.result_cells(rows["other"]) == ["0.0600 ± 0.0000", "0.1350 ± 0.0071", "0.0500 ± 0.0000",
+                                                 "+0.0250 (2/2, t 5.0)", "+0.0000 (1/2, t 0.0)", "25"]
